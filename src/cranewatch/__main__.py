@@ -1,0 +1,3 @@
+from cranewatch.cli import main
+
+main()

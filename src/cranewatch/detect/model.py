@@ -1,0 +1,96 @@
+"""Findings as the contract defines them, and the one-per-(kind, asset, peer) rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+KINDS = (
+    "undeclared-device",
+    "cellular-modem",
+    "rogue-gateway",
+    "remote-access",
+    "container-data-leak",
+    "beaconing",
+    "policy-violation",
+)
+
+
+@dataclass(slots=True)
+class Evidence:
+    ts: float
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ts": self.ts, "detail": self.detail}
+
+
+@dataclass(slots=True)
+class Finding:
+    kind: str
+    severity: str
+    confidence: float
+    title: str
+    asset_mac: str | None = None
+    asset_ip: str | None = None
+    peer_ip: str | None = None
+    peer_port: int | None = None
+    peer_name: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    attack_ics: list[str] = field(default_factory=list)
+    id: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """Findings with one key are one finding (CONTRACT: one per kind, asset, peer)."""
+        return (self.kind, self.asset_mac, self.asset_ip, self.peer_ip, self.peer_port)
+
+    def to_json(self) -> dict[str, Any]:
+        peer = None
+        if self.peer_ip is not None or self.peer_name is not None:
+            peer = {"ip": self.peer_ip, "port": self.peer_port, "name": self.peer_name}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "confidence": round(float(self.confidence), 3),
+            "asset": {"mac": self.asset_mac, "ip": self.asset_ip},
+            "peer": peer,
+            "title": self.title,
+            "evidence": [e.to_json() for e in self.evidence],
+            "attack_ics": self.attack_ics,
+        }
+
+
+def merge_findings(findings: list[Finding], max_evidence: int = 20) -> list[Finding]:
+    """Fold findings with the same key into one, keep the strongest, number them.
+
+    Sorted by severity, then confidence; ids f-0001.. follow that order.
+    """
+    merged: dict[tuple, Finding] = {}
+    for f in findings:
+        have = merged.get(f.key)
+        if have is None:
+            merged[f.key] = f
+            continue
+        if SEVERITIES.index(f.severity) < SEVERITIES.index(have.severity):
+            have.severity = f.severity
+            have.title = f.title
+        have.confidence = max(have.confidence, f.confidence)
+        have.peer_name = have.peer_name or f.peer_name
+        for t in f.attack_ics:
+            if t not in have.attack_ics:
+                have.attack_ics.append(t)
+        seen = {(e.ts, e.detail) for e in have.evidence}
+        for e in f.evidence:
+            if (e.ts, e.detail) not in seen and len(have.evidence) < max_evidence:
+                have.evidence.append(e)
+    out = sorted(
+        merged.values(),
+        key=lambda f: (SEVERITIES.index(f.severity), -f.confidence, f.kind, f.asset_ip or "", f.asset_mac or ""),
+    )
+    for i, f in enumerate(out, 1):
+        f.id = f"f-{i:04d}"
+        f.evidence.sort(key=lambda e: e.ts)
+    return out

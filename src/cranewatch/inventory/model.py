@@ -1,0 +1,94 @@
+"""The inventory: hosts and flows, as detectors and reports read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Flow:
+    """Both directions of one 5-tuple.
+
+    The originator is the sender of the first packet seen (the SYN sender for
+    TCP when the SYN is in the capture). MACs are as seen on the wire: for an
+    off-subnet peer, `resp_mac` is the router's MAC, which is exactly what the
+    rogue-gateway detector wants.
+    """
+
+    proto: int                 # 6 tcp, 17 udp, 1 icmp, 58 icmpv6, other IP protocol numbers
+    orig_ip: str
+    resp_ip: str
+    orig_port: int
+    resp_port: int
+    first_ts: float
+    last_ts: float
+    orig_pkts: int = 0
+    resp_pkts: int = 0
+    orig_bytes: int = 0        # wire bytes of frames sent by the originator
+    resp_bytes: int = 0
+    orig_flags: int = 0        # OR of TCP flags sent by the originator
+    resp_flags: int = 0
+    orig_mac: str | None = None      # L2 source of orig->resp frames
+    orig_next_hop: str | None = None  # L2 destination of orig->resp frames
+    resp_mac: str | None = None      # L2 source of resp->orig frames
+    orig_ttl: int = 0          # TTL/hop limit of the first orig->resp packet
+    resp_ttl: int = 0
+    vlan: int = 0
+    starts: list[float] = field(default_factory=list)  # (re)starts after >= 1 s idle, capped
+    service: str | None = None  # protocol recognised by a parser or the port table
+    name: str | None = None     # the responder's name: TLS SNI, HTTP Host, or DNS answer
+
+    @property
+    def l4(self) -> str:
+        return {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}.get(self.proto, str(self.proto))
+
+    @property
+    def packets(self) -> int:
+        return self.orig_pkts + self.resp_pkts
+
+    @property
+    def bytes(self) -> int:
+        return self.orig_bytes + self.resp_bytes
+
+
+@dataclass(slots=True)
+class Asset:
+    """One device: a MAC on the captured segment, or an IP seen only behind a router."""
+
+    id: str
+    mac: str | None
+    ips: list[str] = field(default_factory=list)
+    vendor: str | None = None           # IEEE registry organisation of the MAC
+    hostnames: list[str] = field(default_factory=list)
+    declared_id: str | None = None
+    zone: str | None = None
+    role: str | None = None
+    protocols: list[str] = field(default_factory=list)
+    identity: dict[str, Any] = field(default_factory=dict)
+    first_seen: float | None = None
+    last_seen: float | None = None
+    packets: int = 0
+    bytes: int = 0
+    # Not in the findings file: facts detectors use.
+    locally_administered: bool = False
+    router: bool = False                 # forwards for many IPs (seen as L2 hop of off-subnet traffic)
+    behind_router: bool = False          # IP-only asset
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "mac": self.mac,
+            "ips": self.ips,
+            "vendor": self.vendor,
+            "hostnames": self.hostnames,
+            "declared_id": self.declared_id,
+            "zone": self.zone,
+            "role": self.role,
+            "protocols": self.protocols,
+            "identity": self.identity,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "packets": self.packets,
+            "bytes": self.bytes,
+        }

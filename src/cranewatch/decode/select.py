@@ -15,8 +15,13 @@ class Selector:
     l4:         'tcp', 'udp' or None (both) for `ports` and `prefixes`.
     ports:      source or destination port numbers.
     prefixes:   first payload bytes (1 to 4 bytes each), on any port.
+    l2_prefixes: with `ethertypes`, the first bytes after the EtherType must
+                start with one of these (PROFINET DCP frame ids among cyclic I/O).
     per_flow:   at most this many packets per flow per capture are parsed
                 (chatty cyclic protocols need only the first few); 0 = all.
+    always:     (payload offset, byte value) pairs; a packet matching one is parsed
+                even past `per_flow` (a Modbus FC43 identification reply late in
+                a polling flow).
     """
 
     ethertypes: tuple[int, ...] = ()
@@ -24,4 +29,6 @@ class Selector:
     l4: str | None = None
     ports: tuple[int, ...] = ()
     prefixes: tuple[bytes, ...] = ()
+    l2_prefixes: tuple[bytes, ...] = ()
     per_flow: int = 16
+    always: tuple[tuple[int, int], ...] = ()

@@ -88,7 +88,13 @@ def merge_findings(findings: list[Finding], max_evidence: int = 20) -> list[Find
                 have.evidence.append(e)
     out = sorted(
         merged.values(),
-        key=lambda f: (SEVERITIES.index(f.severity), -f.confidence, f.kind, f.asset_ip or "", f.asset_mac or ""),
+        key=lambda f: (
+            SEVERITIES.index(f.severity),
+            -f.confidence,
+            f.kind,
+            f.asset_ip or "",
+            f.asset_mac or "",
+        ),
     )
     for i, f in enumerate(out, 1):
         f.id = f"f-{i:04d}"

@@ -1,0 +1,169 @@
+"""Command line: parse options, call the pipeline, choose the exit code.
+
+Every error a user can cause ends here as one line on stderr and exit 2;
+nothing below prints a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cranewatch import __version__
+from cranewatch.errors import EXIT_FAIL_ON, EXIT_INTERRUPTED, EXIT_USAGE, CranewatchError
+
+app = typer.Typer(
+    name="cranewatch",
+    help=(
+        "Find what should not be inside a port's crane and terminal networks: hidden cellular "
+        "modems, rogue gateways, undeclared devices, remote access, beaconing and container data "
+        "leaving the site. Passive: reads captures, never sends a packet.\n\n"
+        "Start with `cranewatch demo`, then `cranewatch analyze your.pcap --site site.yaml`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+class Severity(StrEnum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cranewatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """cranewatch: passive crane and terminal network inspection."""
+
+
+@app.command()
+def analyze(
+    captures: Annotated[
+        list[Path],
+        typer.Argument(
+            help="pcap or pcapng files, optionally gzip-compressed (format is detected from the bytes)."
+        ),
+    ],
+    site: Annotated[
+        Path | None,
+        typer.Option(
+            "--site", "-s", help="Site file (YAML): zones, declared assets, allowed conduits."
+        ),
+    ] = None,
+    json_out: Annotated[
+        str | None, typer.Option("--json", "-j", help="Write findings JSON here ('-' for stdout).")
+    ] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option("--fail-on", help="Exit 1 when a finding of this severity or worse is found."),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no terminal report.")
+    ] = False,
+) -> None:
+    """Inventory and findings from captures, judged against the site file.
+
+    Examples:
+
+      cranewatch analyze span.pcap.gz --site site.yaml --json findings.json
+
+      cranewatch analyze day1.pcapng day2.pcapng --fail-on high
+    """
+    from cranewatch.run import run_analysis
+
+    code = _guarded(
+        lambda: run_analysis(
+            captures,
+            site,
+            json_out=json_out,
+            fail_on=fail_on.value if fail_on else None,
+            quiet=quiet,
+        )
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def simulate(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for capture.pcap, site.yaml and truth.json.")
+    ],
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 1,
+    duration: Annotated[
+        float, typer.Option("--duration", help="Seconds of traffic to simulate.")
+    ] = 600.0,
+    scale: Annotated[
+        float, typer.Option("--scale", help="Multiply the number of cranes and the traffic.")
+    ] = 1.0,
+) -> None:
+    """Write a simulated container-terminal capture with planted anomalies, and its site file."""
+    from cranewatch.simulate import simulate as run_simulation
+
+    def go() -> int:
+        result = run_simulation(out, seed=seed, duration=duration, scale=scale)
+        typer.echo(
+            f"wrote {result.capture} ({result.packets} packets), {result.site}, {result.truth}"
+        )
+        return 0
+
+    raise typer.Exit(_guarded(go))
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Keep the simulated capture and findings here."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 1,
+) -> None:
+    """Simulate a container terminal with planted anomalies, then analyze it. No input needed."""
+    from cranewatch.run import run_demo
+
+    raise typer.Exit(_guarded(lambda: run_demo(out, seed)))
+
+
+def _guarded(work) -> int:
+    """Run a command body; turn user errors and Ctrl-C into one line and an exit code."""
+    try:
+        return int(work() or 0)
+    except CranewatchError as exc:
+        typer.echo(f"cranewatch: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("cranewatch: interrupted; no output file was written", err=True)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        name = exc.filename if exc.filename is not None else ""
+        typer.echo(f"cranewatch: error: {name}: {exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("cranewatch: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+__all__ = ["app", "main", "EXIT_FAIL_ON"]

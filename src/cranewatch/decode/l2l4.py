@@ -1,0 +1,435 @@
+"""Columnar L2-L4 decode: one RawBatch in, one `Packets` of numpy columns out.
+
+Every step works on whole arrays: the only Python loops are over a bounded
+number of header layers (VLAN tags, IPv6 extension headers), each iteration
+vectorised over the packets still walking.
+
+How bytes are read. One gather copies the first WINDOW bytes of every packet
+into a dense (packets x WINDOW) block; the batch's PAD zeros make that safe for
+the last packet. A header field at the same offset in every packet (the usual
+case: untagged Ethernet, 20-byte IPv4 header) is then a strided big-endian view
+of the block, which costs about as much as reading a column. Fields at varying
+offsets are gathered from the block, and the rare ones beyond the window from
+the batch buffer. Reads may return bytes past a packet's end (the next packet,
+or zeros); a field only counts when the captured length covers it.
+
+All offsets below are relative to the packet start until written to `Packets`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cranewatch.decode.packets import Packets
+from cranewatch.sources.batch import RawBatch
+
+ETH_IP4 = 0x0800
+ETH_IP6 = 0x86DD
+VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+MAX_VLAN_TAGS = 4
+MAX_IP6_EXT = 8
+WINDOW = 128  # bytes of each packet copied into the dense header block (== PAD)
+V4_MAPPED = np.uint64(0x0000FFFF_00000000)
+
+LINK_NULL = 0
+LINK_ETHERNET = 1
+LINK_RAW = (101, 12, 14)
+LINK_IPV4 = 228
+LINK_IPV6 = 229
+LINK_LOOP = 108
+LINK_SLL = 113
+LINK_SLL2 = 276
+
+# AF_INET6 values seen in null/loop headers (Linux, NetBSD/OpenBSD, FreeBSD, Darwin).
+_AF_INET6 = (10, 24, 28, 30)
+
+# IPv6 extension headers we walk: hop-by-hop, routing, fragment, dest. options, AH, mobility.
+_IP6_EXT = np.zeros(256, dtype=bool)
+_IP6_EXT[[0, 43, 44, 51, 60, 135]] = True
+
+_TCP, _UDP, _SCTP, _ICMP, _ICMP6 = 6, 17, 132, 1, 58
+_BE = {1: np.dtype("u1"), 2: np.dtype(">u2"), 4: np.dtype(">u4"), 8: np.dtype(">u8")}
+_NATIVE = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+Rows = slice | np.ndarray  # rows of the batch: a full slice or an index array
+Rel = int | np.ndarray  # an offset shared by all rows, or one per row
+
+
+def _strided(buf: np.ndarray, width: int, count: int, offset: int, stride: int) -> np.ndarray:
+    return np.ndarray((count,), dtype=_BE[width], buffer=buf, offset=offset, strides=(stride,))
+
+
+class _Window:
+    """The first WINDOW bytes of every packet, with big-endian readers."""
+
+    def __init__(self, batch: RawBatch, off: np.ndarray) -> None:
+        data = np.ascontiguousarray(batch.data, dtype=np.uint8)
+        if len(data) < int(off.max()) + WINDOW:  # a batch without its PAD: add some
+            data = np.concatenate([data, np.zeros(WINDOW, dtype=np.uint8)])
+        self.n = len(off)
+        self.off = off
+        self.data = data
+        blocks = np.ndarray((len(data) - WINDOW + 1,), dtype=f"V{WINDOW}", buffer=data, strides=(1,))
+        self.flat = blocks[off].view(np.uint8)
+        self._flat_views = {w: _strided(self.flat, w, len(self.flat) - w + 1, 0, 1) for w in _BE}
+        self._data_views = {w: _strided(data, w, len(data) - w + 1, 0, 1) for w in _BE}
+
+    def read(self, width: int, rows: Rows, rel: Rel, k: int = 0) -> np.ndarray:
+        """The `width`-byte big-endian field at rel+k of each row, as native integers."""
+        if isinstance(rel, np.ndarray) and len(rel) and (rel == rel[0]).all():
+            rel = int(rel[0])
+        if isinstance(rel, int) and rel + k + width <= WINDOW:
+            col = _strided(self.flat, width, self.n, rel + k, WINDOW)
+            return col[rows].astype(_NATIVE[width])
+        idx = np.arange(self.n)[rows]
+        pos = np.broadcast_to(np.asarray(rel, dtype=np.int64) + k, idx.shape)
+        inside = pos + width <= WINDOW
+        vals = self._flat_views[width][idx * WINDOW + np.where(inside, pos, 0)].astype(
+            _NATIVE[width]
+        )
+        if not inside.all():
+            far = np.flatnonzero(~inside)
+            at = np.minimum(self.off[idx[far]] + pos[far], len(self.data) - width)
+            vals[far] = self._data_views[width][at]
+        return vals
+
+
+def _rows(mask: np.ndarray) -> Rows | None:
+    """Rows where mask holds: a full slice (no copy) when all do, None when none do."""
+    if mask.all():
+        return slice(None)
+    idx = np.flatnonzero(mask)
+    return idx if len(idx) else None
+
+
+def _layouts(rows: Rows, rel: np.ndarray, most: int = 4):
+    """Split rows into groups sharing one relative offset, so reads stay strided views.
+
+    Yields (rows, offset): offset is an int for a uniform group; with more than
+    `most` distinct offsets (malformed traffic) one group keeps per-row offsets.
+    """
+    counts = np.bincount(rel)
+    values = np.flatnonzero(counts)
+    if len(values) == 1:
+        yield rows, int(values[0])
+    elif len(values) > most:
+        yield rows, rel
+    else:
+        idx = np.arange(len(rel)) if isinstance(rows, slice) else rows
+        for value in values.tolist():
+            yield idx[rel == value], value
+
+
+def _set(p: Packets, name: str, rows: Rows, values: np.ndarray) -> None:
+    """Write a column for some rows; for all rows, adopt the array instead of copying."""
+    col = getattr(p, name)
+    if isinstance(rows, slice) and np.ndim(values) == 1:
+        setattr(p, name, values.astype(col.dtype, copy=False))
+    else:
+        col[rows] = values
+
+
+def _sub(rows: Rows, mask: np.ndarray) -> Rows | None:
+    """The rows (of a selection) where mask (over that selection) holds."""
+    if isinstance(rows, slice):
+        return _rows(mask)
+    idx = rows[mask]
+    return idx if len(idx) else None
+
+
+def _empty(batch: RawBatch) -> Packets:
+    n = len(batch)
+
+    def z(dtype: type) -> np.ndarray:
+        return np.zeros(n, dtype=dtype)
+
+    def neg() -> np.ndarray:
+        return np.full(n, -1, dtype=np.int64)
+
+    return Packets(
+        ts=np.asarray(batch.ts, dtype=np.float64),
+        caplen=np.asarray(batch.caplens, dtype=np.int32),
+        wirelen=np.asarray(batch.wirelens, dtype=np.int32),
+        linktype=np.asarray(batch.linktypes, dtype=np.uint16),
+        supported=z(bool),
+        has_mac=z(bool),
+        src_mac=z(np.uint64),
+        dst_mac=z(np.uint64),
+        vlan=z(np.uint16),
+        ethertype=z(np.uint16),
+        l3_off=neg(),
+        ip_ver=z(np.uint8),
+        src_hi=z(np.uint64),
+        src_lo=z(np.uint64),
+        dst_hi=z(np.uint64),
+        dst_lo=z(np.uint64),
+        ttl=z(np.uint8),
+        proto=z(np.uint8),
+        frag=z(bool),
+        sport=z(np.uint16),
+        dport=z(np.uint16),
+        tcp_flags=z(np.uint8),
+        l4_off=neg(),
+        payload_off=neg(),
+        payload_len=z(np.int32),
+        ip_len=z(np.int32),
+    )
+
+
+# ---------------------------------------------------------------------------- link layers
+# Each fills the link columns of its rows and returns the relative L3 offset (-1 none).
+
+
+def _walk_tags(win: _Window, rows: Rows, et: np.ndarray, pos: np.ndarray, cap: np.ndarray):
+    """Skip up to MAX_VLAN_TAGS 802.1Q/802.1ad/0x9100 tags; vlan is the outermost id."""
+    vlan = np.zeros(len(et), dtype=np.uint16)
+    for depth in range(MAX_VLAN_TAGS):
+        tagged = (et == VLAN_TPIDS[0]) | (et == VLAN_TPIDS[1]) | (et == VLAN_TPIDS[2])
+        if not tagged.any():
+            break
+        tagged &= pos + 4 <= cap
+        sel = np.flatnonzero(tagged)
+        if not len(sel):
+            break
+        word = win.read(4, np.arange(win.n)[rows][sel], pos[sel])
+        if depth == 0:
+            vlan[sel] = (word >> 16) & 0x0FFF
+        et[sel] = word & 0xFFFF
+        pos[sel] += 4
+    return vlan, et, pos
+
+
+def _ethernet(win: _Window, p: Packets, rows: Rows, cap: np.ndarray) -> np.ndarray:
+    ok = cap >= 14
+    dst = win.read(8, rows, 0) >> 16
+    src = win.read(8, rows, 6) >> 16
+    et = win.read(2, rows, 12)
+    vlan, et, pos = _walk_tags(win, rows, et, np.full(len(et), 14, dtype=np.int32), cap)
+    if not ok.all():
+        bad = ~ok
+        dst[bad] = src[bad] = 0
+        et[bad] = vlan[bad] = 0
+        pos[bad] = -1
+    for name, values in (("has_mac", ok), ("src_mac", src), ("dst_mac", dst), ("vlan", vlan)):
+        _set(p, name, rows, values)
+    _set(p, "ethertype", rows, et)
+    return pos
+
+
+def _cooked(win, p, rows, cap, hdr: int, alen_width: int, alen_at: int, addr_at: int, et_at: int):
+    """Linux cooked headers (SLL, SLL2): a source address, no destination (dst_mac 0)."""
+    ok = cap >= hdr
+    has_mac = ok & (win.read(alen_width, rows, alen_at) == 6)
+    src = np.where(has_mac, win.read(8, rows, addr_at) >> 16, np.uint64(0))
+    et = np.where(ok, win.read(2, rows, et_at), 0).astype(np.uint16)
+    vlan, et, pos = _walk_tags(win, rows, et, np.full(len(et), hdr, dtype=np.int32), cap)
+    pos[~ok] = -1
+    p.has_mac[rows] = has_mac
+    p.src_mac[rows] = src
+    p.vlan[rows] = vlan
+    p.ethertype[rows] = et
+    return pos
+
+
+def _sll(win, p, rows, cap):
+    # packet type(2) ARPHRD(2) address length(2) address(8) protocol(2)
+    return _cooked(win, p, rows, cap, 16, 2, 4, 6, 14)
+
+
+def _sll2(win, p, rows, cap):
+    # protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) address length(1) address(8)
+    return _cooked(win, p, rows, cap, 20, 1, 11, 12, 0)
+
+
+def _raw(win, p, rows, cap, force: int = 0):
+    ok = cap >= 1
+    if force:
+        et = np.full(len(cap), force, dtype=np.uint16)
+    else:
+        version = win.read(1, rows, 0) >> 4
+        et = np.where(version == 4, ETH_IP4, np.where(version == 6, ETH_IP6, 0)).astype(np.uint16)
+    et[~ok] = 0
+    p.ethertype[rows] = et
+    return np.where(ok, 0, -1)
+
+
+def _null(win, p, rows, cap):
+    """BSD null (family in the writer's byte order) and loop (network order)."""
+    ok = cap >= 4
+    be = win.read(4, rows, 0)
+    family = np.where(be > 0xFFFF, be.byteswap(), be)
+    et = np.where(family == 2, ETH_IP4, 0).astype(np.uint16)
+    et[np.isin(family, _AF_INET6)] = ETH_IP6
+    et[~ok] = 0
+    p.ethertype[rows] = et
+    return np.where(ok, 4, -1)
+
+
+_LINKS = {
+    LINK_ETHERNET: _ethernet,
+    LINK_SLL: _sll,
+    LINK_SLL2: _sll2,
+    LINK_NULL: _null,
+    LINK_LOOP: _null,
+    LINK_IPV4: lambda w, p, r, c: _raw(w, p, r, c, ETH_IP4),
+    LINK_IPV6: lambda w, p, r, c: _raw(w, p, r, c, ETH_IP6),
+    **{code: _raw for code in LINK_RAW},
+}
+
+
+def _decode_links(win: _Window, p: Packets, cap: np.ndarray) -> np.ndarray:
+    """Link columns of every supported packet; the relative L3 offset of each (-1 none)."""
+    lt = p.linktype
+    rel3 = np.full(len(lt), -1, dtype=np.int32)
+    first = int(lt[0])
+    if (lt == first).all():
+        groups = [(first, slice(None))]
+    else:
+        groups = [(int(code), np.flatnonzero(lt == code)) for code in np.unique(lt)]
+    for code, rows in groups:
+        fn = _LINKS.get(code)
+        if fn is not None:
+            p.supported[rows] = True
+            rel3[rows] = fn(win, p, rows, cap[rows])
+    return rel3
+
+
+# ---------------------------------------------------------------------------- IP layers
+# Each fills the IP columns of its rows and returns (rel4, lim): the relative L4
+# offset (-1 none, e.g. non-first fragments) and the end of the datagram's bytes
+# actually captured (min of declared and captured end).
+
+
+def _ipv4(win: _Window, p: Packets, rows: Rows, l3: Rel, cap: np.ndarray):
+    vihl = win.read(1, rows, l3)
+    total = win.read(2, rows, l3, 2).astype(np.int32)
+    fragword = win.read(2, rows, l3, 6)
+    valid = (vihl >= 0x45) & (vihl <= 0x4F) & (l3 + 20 <= cap)
+    lim = np.minimum(l3 + total, cap)
+    offload = total == 0  # segmentation offload: the length field is 0
+    if offload.any():
+        lim[offload] = cap[offload]
+    l4 = ((vihl & 0xF).astype(np.int32) << 2) + l3
+    frag = (fragword & 0x3FFF) != 0
+    l4[~valid | ((fragword & 0x1FFF) != 0) | (l4 >= lim)] = -1
+    ttl = win.read(1, rows, l3, 8)
+    proto = win.read(1, rows, l3, 9)
+    src = V4_MAPPED | win.read(4, rows, l3, 12)
+    dst = V4_MAPPED | win.read(4, rows, l3, 16)
+    if valid.all():
+        _set(p, "ip_ver", rows, np.full(len(cap), 4, dtype=np.uint8))
+        fields = {"src_lo": src, "dst_lo": dst, "ttl": ttl, "proto": proto, "frag": frag}
+        fields["ip_len"] = total
+    else:
+        zero = np.uint64(0)
+        _set(p, "ip_ver", rows, np.where(valid, 4, 0))
+        fields = {
+            "src_lo": np.where(valid, src, zero),
+            "dst_lo": np.where(valid, dst, zero),
+            "ttl": np.where(valid, ttl, 0),
+            "proto": np.where(valid, proto, 0),
+            "frag": valid & frag,
+            "ip_len": np.where(valid, total, 0),
+        }
+    for name, values in fields.items():
+        _set(p, name, rows, values)
+    return l4, lim
+
+
+def _ip6_walk(win: _Window, rows: Rows, valid, nh, pos, lim):
+    """Walk up to MAX_IP6_EXT extension headers: (proto, L4 offset, frag, non-first frag)."""
+    frag = np.zeros(len(nh), dtype=bool)
+    nonfirst = np.zeros(len(nh), dtype=bool)
+    all_rows = np.arange(win.n)[rows]
+    for _ in range(MAX_IP6_EXT):
+        walking = _IP6_EXT[nh]
+        if not walking.any():
+            break
+        walking &= valid & ~nonfirst & (pos + 8 <= lim)
+        sel = np.flatnonzero(walking)
+        if not len(sel):
+            break
+        word = win.read(8, all_rows[sel], pos[sel])  # next header, length, (fragment fields)
+        cur = nh[sel]
+        hlen = ((word >> 48) & 0xFF).astype(np.int32)
+        size = np.where(cur == 51, (hlen + 2) << 2, (hlen + 1) << 3)
+        is_frag = cur == 44
+        size[is_frag] = 8
+        frag[sel] |= is_frag
+        nonfirst[sel] |= is_frag & (((word >> 35) & 0x1FFF) != 0)
+        nh[sel] = word >> 56
+        pos[sel] += size
+    return frag, nonfirst
+
+
+def _ipv6(win: _Window, p: Packets, rows: Rows, l3: Rel, cap: np.ndarray):
+    version = win.read(1, rows, l3) >> 4
+    plen = win.read(2, rows, l3, 4).astype(np.int32)
+    nh = win.read(1, rows, l3, 6)
+    valid = (version == 6) & (l3 + 40 <= cap)
+    lim = np.minimum(l3 + 40 + plen, cap)
+    jumbo = plen == 0  # jumbogram or segmentation offload
+    if jumbo.any():
+        lim[jumbo] = cap[jumbo]
+    pos = np.broadcast_to(l3 + 40, cap.shape).astype(np.int32)
+    frag, nonfirst = _ip6_walk(win, rows, valid, nh, pos, lim)
+    pos[~valid | nonfirst | _IP6_EXT[nh] | (pos >= lim)] = -1
+    zero = np.uint64(0)
+    _set(p, "ip_ver", rows, np.where(valid, 6, 0))
+    for name, at in (("src_hi", 8), ("src_lo", 16), ("dst_hi", 24), ("dst_lo", 32)):
+        _set(p, name, rows, np.where(valid, win.read(8, rows, l3, at), zero))
+    _set(p, "ttl", rows, np.where(valid, win.read(1, rows, l3, 7), 0))
+    _set(p, "proto", rows, np.where(valid, nh, 0))
+    _set(p, "frag", rows, valid & frag)
+    _set(p, "ip_len", rows, np.where(valid, 40 + plen, 0))
+    return pos, lim
+
+
+def _decode_l4(win: _Window, p: Packets, rows: Rows, l4: Rel, lim: np.ndarray, off):
+    """Ports, TCP flags and the payload span for TCP, UDP, SCTP, ICMP and ICMPv6."""
+    proto = p.proto[rows]
+    room = lim - l4
+    doff = (win.read(1, rows, l4, 12) >> 4).astype(np.int32) << 2
+    tcp = (proto == _TCP) & (room >= 20) & (doff >= 20)
+    with_ports = tcp | (((proto == _UDP) & (room >= 8)) | ((proto == _SCTP) & (room >= 12)))
+    icmp = ((proto == _ICMP) | (proto == _ICMP6)) & (room >= 8)
+    _set(p, "sport", rows, np.where(with_ports, win.read(2, rows, l4), 0))
+    _set(p, "dport", rows, np.where(with_ports, win.read(2, rows, l4, 2), 0))
+    _set(p, "tcp_flags", rows, np.where(tcp, win.read(1, rows, l4, 13), 0))
+    hdr = np.where(tcp, doff, np.where(proto == _SCTP, 12, 8))
+    has_payload = (with_ports | icmp) & (hdr <= room)
+    base = off[rows] + l4
+    _set(p, "l4_off", rows, base)
+    _set(p, "payload_off", rows, np.where(has_payload, base + hdr, -1))
+    _set(p, "payload_len", rows, np.where(has_payload, room - hdr, 0))
+
+
+def decode_l2l4(batch: RawBatch) -> Packets:
+    """Decode the link, IP and transport headers of every packet of a batch.
+
+    Unsupported link types get supported=False and nothing else. Truncated or
+    malformed headers leave their columns at 0 / -1; nothing here raises on
+    bad bytes, and no offset points past a packet's captured length.
+    """
+    p = _empty(batch)
+    n = len(batch)
+    if n == 0:
+        return p
+    off = np.asarray(batch.offsets, dtype=np.int64)
+    cap = p.caplen
+    win = _Window(batch, off)
+    rel3 = _decode_links(win, p, cap)
+    has_l3 = rel3 >= 0
+    p.l3_off = np.where(has_l3, off + rel3, -1)
+    rel4 = np.full(n, -1, dtype=np.int32)
+    lim = cap.copy()
+    for ethertype, decoder in ((ETH_IP4, _ipv4), (ETH_IP6, _ipv6)):
+        rows = _rows(has_l3 & (p.ethertype == ethertype))
+        if rows is not None:
+            for group, l3 in _layouts(rows, rel3[rows]):
+                rel4[group], lim[group] = decoder(win, p, group, l3, cap[group])
+    rows = _rows(rel4 >= 0)
+    if rows is not None:
+        for group, l4 in _layouts(rows, rel4[rows]):
+            _decode_l4(win, p, group, l4, lim[group], off)
+    return p

@@ -1,0 +1,299 @@
+"""Whole-buffer scans of L4 payloads: container identifiers and remote-access byte signatures.
+
+Mechanism only. `scan` runs regexes over the whole chunk buffer (`batch.data`)
+at once, not packet by packet, then maps each match offset to the packet whose
+L4 payload holds it with `np.searchsorted` over the payload offsets. A match
+outside every L4 payload (in a header, or across two packets) does not count.
+
+* ISO 6346 container numbers: owner code (3 letters), category (U, J, Z, R),
+  6-digit serial, check digit, with optional single spaces; kept only when the
+  check digit is right (`iso6346_valid`). DNS query labels are length-prefixed
+  on the wire, so a number in a label is matched in the bytes like any other.
+* EDIFACT: a UNH segment naming a container message (BAPLIE, COPRAR, CODECO,
+  COARRI, COPARN, ...) and EQD+CN (equipment = container) segments.
+
+`scan_signatures` checks the remote-access payload signatures of the knowledge
+file (bytes at fixed offsets of a payload, or anywhere in it) with numpy
+gathers and one regex, one Event per flow and tool per chunk.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from cranewatch.decode.addr import ip_str, mac_str
+from cranewatch.decode.events import Event
+from cranewatch.decode.packets import Packets
+from cranewatch.sources.batch import RawBatch
+
+# Letter values of ISO 6346 Annex A: A=10, then counting on but skipping 11, 22, 33.
+_LETTER = {}
+_v = 10
+for _c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+    if _v % 11 == 0:
+        _v += 1
+    _LETTER[_c] = _v
+    _v += 1
+
+ISO_RE = re.compile(rb"(?<![A-Za-z])([A-Za-z]{3}[UJZRujzr]) ?([0-9]{6}) ?([0-9])(?![0-9])")
+UNH_RE = re.compile(rb"UNH\+[^+'\r\n]{1,35}\+([A-Z]{6})[:+']")
+EQD_RE = re.compile(rb"EQD\+CN\+")
+# UN/EDIFACT directory messages about containers and their moves (UN/CEFACT, SMDG).
+CONTAINER_MESSAGES = frozenset(
+    {
+        "BAPLIE", "MOVINS", "TANSTA", "COARRI", "CODECO", "CODENO", "COEDOR", "COHAOR",
+        "COPARN", "COPINO", "COPRAR", "COREOR", "COSTCO", "COSTOR", "VERMAS", "IFTSTA",
+    }
+)  # fmt: skip
+HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"PATCH ", b"DELETE ", b"HEAD ", b"HTTP/")
+DNS_PORTS = (53, 5353, 5355)
+MQTT_PORTS = (1883, 8883)
+MAX_PER_PACKET = 50
+
+
+def iso6346_weighted_sum(code10: str) -> int:
+    """Sum of the 10 character values weighted 2**position (ISO 6346 Annex A)."""
+    total = 0
+    for i, ch in enumerate(code10):
+        total += (_LETTER[ch] if ch.isalpha() else int(ch)) << i
+    return total
+
+
+def iso6346_check_digit(code10: str) -> int:
+    """The check digit of owner code + category + serial ('CSQU305438' -> 3)."""
+    return iso6346_weighted_sum(code10.upper()) % 11 % 10
+
+
+def iso6346_valid(number: str) -> bool:
+    """Whether an 11-character container number (spaces ignored) has a right check digit."""
+    s = number.replace(" ", "").upper()
+    if not re.fullmatch(r"[A-Z]{3}[UJZR][0-9]{7}", s):
+        return False
+    return iso6346_check_digit(s[:10]) == int(s[10])
+
+
+def _payload_index(pk: Packets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packet indices with an L4 payload, sorted by payload start, and their [start, end)."""
+    idx = np.flatnonzero((pk.payload_off >= 0) & (pk.payload_len > 0))
+    starts = pk.payload_off[idx].astype(np.int64)
+    order = np.argsort(starts, kind="stable")
+    idx, starts = idx[order], starts[order]
+    ends = starts + pk.payload_len[idx].astype(np.int64)
+    return idx, starts, ends
+
+
+def _locate(pos: np.ndarray, end: np.ndarray, idx, starts, ends) -> np.ndarray:
+    """Packet index holding each match [pos, end) inside its payload, or -1."""
+    if len(pos) == 0 or len(idx) == 0:
+        return np.full(len(pos), -1, dtype=np.int64)
+    j = np.searchsorted(starts, pos, side="right") - 1
+    jj = np.clip(j, 0, len(idx) - 1)
+    inside = (j >= 0) & (end <= ends[jj])
+    return np.where(inside, idx[jj], -1)
+
+
+def _where(batch: RawBatch, pk: Packets, i: int) -> str:
+    ports = (int(pk.sport[i]), int(pk.dport[i]))
+    if any(p in DNS_PORTS for p in ports):
+        return "dns"
+    start = int(pk.payload_off[i])
+    head = batch.data[start : start + 8].tobytes()
+    if head.startswith(HTTP_STARTS):
+        return "http"
+    if any(p in MQTT_PORTS for p in ports) or (int(pk.proto[i]) == 6 and _mqtt_publish(head)):
+        return "mqtt"
+    return "payload"
+
+
+def _mqtt_publish(head: bytes) -> bool:
+    """An MQTT PUBLISH (type 3) whose one-byte remaining length covers its topic length."""
+    if len(head) < 5 or head[0] >> 4 != 3 or head[1] & 0x80:
+        return False
+    topic_len = (head[2] << 8) | head[3]
+    return 0 < topic_len <= head[1] - 2 and 0x20 <= head[4] < 0x7F
+
+
+def _event(proto: str, pk: Packets, i: int, fields: dict, ref: tuple[int, int]) -> Event:
+    has_mac = bool(pk.has_mac[i])
+    has_ip = int(pk.ip_ver[i]) != 0
+    return Event(
+        ts=float(pk.ts[i]),
+        proto=proto,
+        src_mac=mac_str(int(pk.src_mac[i])) if has_mac else None,
+        dst_mac=mac_str(int(pk.dst_mac[i])) if has_mac else None,
+        src_ip=ip_str(pk.src_hi[i], pk.src_lo[i]) if has_ip else None,
+        dst_ip=ip_str(pk.dst_hi[i], pk.dst_lo[i]) if has_ip else None,
+        l4={6: "tcp", 17: "udp"}.get(int(pk.proto[i])),
+        sport=int(pk.sport[i]),
+        dport=int(pk.dport[i]),
+        fields=fields,
+        ref=ref,
+    )
+
+
+def _matches(regex: re.Pattern[bytes], buf: memoryview):
+    """(start, end, match) of every match, as arrays plus the match objects."""
+    found = list(regex.finditer(buf))
+    pos = np.fromiter((m.start() for m in found), dtype=np.int64, count=len(found))
+    end = np.fromiter((m.end() for m in found), dtype=np.int64, count=len(found))
+    return pos, end, found
+
+
+def _container_number(m: re.Match[bytes]) -> str | None:
+    owner, serial, check = (g.decode("ascii") for g in m.groups())
+    if not (owner.isupper() or owner.islower()):
+        return None  # mixed case: text, not a number
+    number = f"{owner.upper()}{serial}{check}"
+    return number if iso6346_valid(number) else None
+
+
+def scan(
+    batch: RawBatch, packets: Packets, input_index: int = 0, first_packet_no: int = 0
+) -> list[Event]:
+    """Events 'container-ids' for packets with a valid container number or EDIFACT container message."""
+    pk = packets
+    if len(pk) == 0:
+        return []
+    idx, starts, ends = _payload_index(pk)
+    if len(idx) == 0:
+        return []
+    buf = memoryview(np.ascontiguousarray(batch.data, dtype=np.uint8))
+    numbers: dict[int, list[str]] = {}
+    messages: dict[int, list[str]] = {}
+
+    pos, end, found = _matches(ISO_RE, buf)
+    for i, m in zip(_locate(pos, end, idx, starts, ends).tolist(), found, strict=True):
+        number = _container_number(m) if i >= 0 else None
+        have = numbers.setdefault(i, [])
+        if number is not None and number not in have and len(have) < MAX_PER_PACKET:
+            have.append(number)
+    for regex, label in ((UNH_RE, None), (EQD_RE, "EQD+CN")):
+        pos, end, found = _matches(regex, buf)
+        for i, m in zip(_locate(pos, end, idx, starts, ends).tolist(), found, strict=True):
+            kind = label or m.group(1).decode("ascii")
+            if i < 0 or (label is None and kind not in CONTAINER_MESSAGES):
+                continue
+            if kind not in messages.setdefault(i, []):
+                messages[i].append(kind)
+
+    events = []
+    for i in sorted({k for k, v in numbers.items() if v} | {k for k, v in messages.items() if v}):
+        where = _where(batch, pk, i)
+        fields: dict = {
+            "iso6346": numbers.get(i, []),
+            "edifact": messages.get(i, []),
+            "where": where,
+        }
+        if where != "payload":
+            fields["service"] = where
+        events.append(_event("container-ids", pk, i, fields, (input_index, first_packet_no + i)))
+    return events
+
+
+# ---------------------------------------------------------------- remote-access signatures
+
+
+def _ports_mask(pk: Packets, rows: np.ndarray, ports) -> np.ndarray:
+    """Rows whose source or destination port is in any (l4, low, high) range of a tool."""
+    sp, dp, proto = pk.sport[rows], pk.dport[rows], pk.proto[rows]
+    ok = np.zeros(len(rows), dtype=bool)
+    for l4, lo, hi in ports:
+        num = {"tcp": 6, "udp": 17}.get(l4)
+        if num is None:
+            continue
+        ok |= (proto == num) & (((sp >= lo) & (sp <= hi)) | ((dp >= lo) & (dp <= hi)))
+    return ok
+
+
+def _at_mask(batch: RawBatch, pk: Packets, rows: np.ndarray, sig) -> np.ndarray:
+    """Rows whose payload has every `at` piece of a signature (vectorised gathers)."""
+    off, plen = pk.payload_off[rows].astype(np.int64), pk.payload_len[rows].astype(np.int64)
+    ok = np.ones(len(rows), dtype=bool)
+    if sig.length is not None:
+        ok &= plen == sig.length
+    for o, piece in sig.at:
+        ok &= plen >= o + len(piece)
+        for k, byte in enumerate(piece):
+            ok &= batch.data[np.minimum(off + o + k, len(batch.data) - 1)] == byte
+    return ok
+
+
+def scan_signatures(
+    batch: RawBatch,
+    packets: Packets,
+    knowledge=None,
+    input_index: int = 0,
+    first_packet_no: int = 0,
+) -> list[Event]:
+    """Events 'remote-sig' (fields tool, strong) for payloads carrying a tool's signature.
+
+    Weak signatures (a byte or two) count only on one of the tool's ports.
+    """
+    if knowledge is None:
+        from cranewatch.knowledge import load
+
+        knowledge = load()
+    pk = packets
+    idx, starts, ends = _payload_index(pk)
+    if len(idx) == 0:
+        return []
+    hit_rows: list[np.ndarray] = []
+    hit_tool: list[np.ndarray] = []
+    hit_strong: list[np.ndarray] = []
+    contains: list[tuple[bytes, int, bool, str | None]] = []
+    for t_no, tool in enumerate(knowledge.tools):
+        for sig in tool.signatures:
+            if sig.contains is not None:
+                contains.append((sig.contains, t_no, sig.strong, sig.l4))
+                continue
+            rows = idx
+            if sig.l4 is not None:
+                rows = rows[pk.proto[rows] == {"tcp": 6, "udp": 17}[sig.l4]]
+            ok = _at_mask(batch, pk, rows, sig)
+            if not sig.strong:
+                ok &= _ports_mask(pk, rows, tool.ports)
+            if ok.any():
+                hit_rows.append(rows[ok])
+                hit_tool.append(np.full(int(ok.sum()), t_no))
+                hit_strong.append(np.full(int(ok.sum()), sig.strong))
+    if contains:
+        rx = re.compile(b"|".join(b"(" + re.escape(c) + b")" for c, *_ in contains))
+        buf = memoryview(np.ascontiguousarray(batch.data, dtype=np.uint8))
+        pos, end, found = _matches(rx, buf)
+        where = _locate(pos, end, idx, starts, ends)
+        for i, m in zip(where.tolist(), found, strict=True):
+            if i < 0:
+                continue
+            _, t_no, strong, l4 = contains[m.lastindex - 1]
+            if l4 is not None and int(pk.proto[i]) != {"tcp": 6, "udp": 17}[l4]:
+                continue
+            hit_rows.append(np.array([i]))
+            hit_tool.append(np.array([t_no]))
+            hit_strong.append(np.array([strong]))
+    if not hit_rows:
+        return []
+    rows, tools, strong = (
+        np.concatenate(hit_rows),
+        np.concatenate(hit_tool),
+        np.concatenate(hit_strong),
+    )
+    # one event per (flow, tool): key on the unordered address/port pair
+    a = np.minimum(pk.src_lo[rows], pk.dst_lo[rows]) ^ (
+        np.maximum(pk.src_lo[rows], pk.dst_lo[rows]) << np.uint64(7)
+    )
+    b = np.minimum(pk.sport[rows], pk.dport[rows]).astype(np.uint64) << np.uint64(16)
+    b |= np.maximum(pk.sport[rows], pk.dport[rows]).astype(np.uint64)
+    keys = np.stack([a, b, tools.astype(np.uint64)], axis=1)
+    order = np.lexsort((rows, ~strong))  # strong first, then earliest
+    _, first = np.unique(keys[order], axis=0, return_index=True)
+    events = []
+    for j in np.sort(order[first]).tolist():
+        tool = knowledge.tools[int(tools[j])]
+        fields = {"tool": tool.name, "strong": bool(strong[j]), "category": tool.category}
+        if strong[j]:
+            fields["service"] = re.sub(r"[^a-z0-9]+", "-", tool.name.lower()).strip("-")
+        i = int(rows[j])
+        events.append(_event("remote-sig", pk, i, fields, (input_index, first_packet_no + i)))
+    return events

@@ -1,0 +1,77 @@
+"""Who started a flow, and small formatting helpers for flow evidence.
+
+`Flow.orig_*` is whoever sent the first packet the capture saw, which is the
+client only when the capture began before the connection did. Detectors that
+judge "inbound" or "initiator" ask `direction()`, which uses the TCP handshake
+when it is there and the ports otherwise, and says how sure it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cranewatch.inventory.model import Flow
+
+SYN, ACK = 0x02, 0x10
+EPHEMERAL = 49152  # IANA dynamic range start (RFC 6335)
+
+
+@dataclass(frozen=True, slots=True)
+class Direction:
+    client_ip: str
+    client_port: int
+    client_mac: str | None
+    server_ip: str
+    server_port: int
+    server_mac: str | None
+    certain: bool  # from a seen handshake, not guessed from ports
+    swapped: bool  # the client is the flow's responder
+
+
+def _as_is(f: Flow, certain: bool) -> Direction:
+    return Direction(
+        f.orig_ip, f.orig_port, f.orig_mac, f.resp_ip, f.resp_port, f.resp_mac, certain, False
+    )
+
+
+def _swapped(f: Flow, certain: bool) -> Direction:
+    return Direction(
+        f.resp_ip, f.resp_port, f.resp_mac, f.orig_ip, f.orig_port, f.orig_mac, certain, True
+    )
+
+
+def direction(f: Flow) -> Direction:
+    """Client and server of a flow, with whether that is known or guessed."""
+    if f.proto == 6:
+        o_syn, r_syn = bool(f.orig_flags & SYN), bool(f.resp_flags & SYN)
+        if o_syn and (r_syn or f.resp_pkts == 0):
+            return _as_is(f, True)  # SYN then SYN-ACK, or an unanswered SYN
+        if r_syn and not o_syn:
+            return _swapped(f, True)  # only the responder opened: it is the client
+    if f.orig_port == 0 and f.resp_port == 0:
+        return _as_is(f, False)
+    return _by_ports(f)
+
+
+def _by_ports(f: Flow) -> Direction:
+    """The service side has the well-known or registered port; the client an ephemeral one."""
+    o, r = f.orig_port, f.resp_port
+    if r < 1024 <= o or o >= EPHEMERAL > r:
+        return _as_is(f, False)
+    if o < 1024 <= r or r >= EPHEMERAL > o:
+        return _swapped(f, False)
+    return _as_is(f, False)
+
+
+def service_of(f: Flow, d: Direction) -> str:
+    """'tcp/502 (modbus)' style label of what the client used."""
+    label = f"{f.l4}/{d.server_port}" if d.server_port else f.l4
+    return f"{label} ({f.service})" if f.service else label
+
+
+def size_text(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"

@@ -1,0 +1,174 @@
+"""beaconing: regular, machine-timed connections from an inside host to one outside endpoint.
+
+Scored in the manner of RITA (Active Countermeasures' beacon analysis) over the
+connection start times of each (inside host, outside endpoint) pair:
+
+  interval skew    1 - |Bowley skewness| of the intervals (symmetric = regular)
+  interval MADM    1 - MADM / median interval (median absolute deviation about
+                   the median; relative, so that 10 s and 1 h beacons score alike)
+  count            min(1, max(starts / 24, span of the starts / capture span))
+  size skew/MADM   the same two over bytes sent per connection, plus
+  smallness        1 - modal size / 65535 (beacons are small)
+
+score = mean(interval scores) or, when at least 3 separate connections give
+per-connection sizes, mean(mean(interval scores), mean(size scores)).
+A pair is reported when it has at least MIN_STARTS starts and score >=
+THRESHOLD (0.8).
+
+"Outside" is outside every declared zone (private addresses outside the zones
+count), or, without a site file, a public address. Cyclic traffic inside the
+site (PLC polling, HMI refresh) therefore never reaches the scorer, nor does
+traffic to an endpoint the site file declares as an asset (an NTP or DNS server).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cranewatch.detect import _addr
+from cranewatch.detect._common import finding
+from cranewatch.detect._flows import direction
+from cranewatch.detect.context import DetectContext
+from cranewatch.detect.model import Evidence, Finding
+
+KIND = "beaconing"
+THRESHOLD = 0.8
+MIN_STARTS = 6
+COUNT_FULL = 24
+MIN_SIZED = 3
+INFRA_PORTS = {53, 123}  # DNS, NTP: machine-timed by nature; reported low
+COMMON_PORTS = {53, 80, 123, 443, 8080, 8443}
+
+
+@dataclass
+class Pair:
+    inside_ip: str
+    inside_mac: str | None
+    outside_ip: str
+    starts: list[float] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)  # bytes sent per separate connection
+    ports: Counter = field(default_factory=Counter)
+    name: str | None = None
+
+
+def bowley_score(x: np.ndarray) -> tuple[float, float]:
+    """(score, skew): 1 - |Bowley skewness|; a degenerate spread counts as symmetric."""
+    q1, q2, q3 = np.percentile(x, [25, 50, 75])
+    den = q3 - q1
+    skew = float((q3 + q1 - 2 * q2) / den) if den > 0 else 0.0
+    return 1.0 - min(1.0, abs(skew)), skew
+
+
+def madm_score(x: np.ndarray) -> tuple[float, float]:
+    """(score, madm): 1 - MADM/median, floored at 0."""
+    med = float(np.median(x))
+    madm = float(np.median(np.abs(x - med)))
+    if med <= 0:
+        return (1.0 if madm == 0 else 0.0), madm
+    return max(0.0, 1.0 - madm / med), madm
+
+
+def score(starts: list[float], sizes: list[int], window: float) -> dict[str, float]:
+    """RITA-style beacon score of one pair's connection starts (sorted) and sizes."""
+    ts = np.asarray(sorted(starts), dtype=float)
+    iv = np.diff(ts)
+    s_skew, skew = bowley_score(iv)
+    s_madm, madm = madm_score(iv)
+    span = float(ts[-1] - ts[0])
+    s_count = min(1.0, max(len(ts) / COUNT_FULL, span / window if window > 0 else 0.0))
+    out = {
+        "ts_skew": skew,
+        "ts_madm": madm,
+        "interval": float(np.median(iv)),
+        "ts_score": (s_skew + s_madm + s_count) / 3,
+    }
+    if len(sizes) >= MIN_SIZED:
+        ds = np.asarray(sizes, dtype=float)
+        d_skew, _ = bowley_score(ds)
+        d_madm, _ = madm_score(ds)
+        mode = Counter(sizes).most_common(1)[0][0]
+        d_small = max(0.0, 1.0 - mode / 65535)
+        out["ds_score"] = (d_skew + d_madm + d_small) / 3
+        out["size"] = float(np.median(ds))
+        out["score"] = (out["ts_score"] + out["ds_score"]) / 2
+    else:
+        out["score"] = out["ts_score"]
+    return out
+
+
+def _declared_endpoint(site: Any, ip: str) -> bool:
+    return site is not None and site.asset_for(None, ip) is not None
+
+
+def _pairs(ctx: DetectContext) -> dict[tuple[str, str], Pair]:
+    pairs: dict[tuple[str, str], Pair] = {}
+    for f in ctx.flows:
+        if f.l4 not in ("tcp", "udp"):
+            continue
+        d = direction(f)
+        if not _addr.inside(ctx.site, d.client_ip) or not _addr.outside(ctx.site, d.server_ip):
+            continue
+        if _declared_endpoint(ctx.site, d.server_ip):
+            continue
+        p = pairs.get((d.client_ip, d.server_ip))
+        if p is None:
+            p = pairs[(d.client_ip, d.server_ip)] = Pair(d.client_ip, d.client_mac, d.server_ip)
+        starts = sorted({f.first_ts, *f.starts})
+        p.starts.extend(starts)
+        if len(starts) == 1:
+            p.sizes.append(f.orig_bytes if not d.swapped else f.resp_bytes)
+        p.ports[(f.l4, d.server_port)] += len(starts)
+        p.name = p.name or f.name
+    return pairs
+
+
+def detect(ctx: DetectContext) -> list[Finding]:
+    if not ctx.flows:
+        return []
+    window = max(f.last_ts for f in ctx.flows) - min(f.first_ts for f in ctx.flows)
+    out = []
+    for p in _pairs(ctx).values():
+        starts = sorted(set(p.starts))
+        if len(starts) < MIN_STARTS:
+            continue
+        sc = score(starts, p.sizes, window)
+        if sc["score"] < THRESHOLD:
+            continue
+        out.append(_finding(ctx, p, starts, sc))
+    return out
+
+
+def _finding(ctx: DetectContext, p: Pair, starts: list[float], sc: dict[str, float]) -> Finding:
+    (l4, port), _ = p.ports.most_common(1)[0]
+    severity = "low" if port in INFRA_PORTS else "medium"
+    variants = ("common-port",) if port in COMMON_PORTS else ()
+    size = f"; median {sc['size']:.0f} bytes sent per connection" if "size" in sc else ""
+    detail = (
+        f"{len(starts)} connection starts over {starts[-1] - starts[0]:.0f} s, every "
+        f"{sc['interval']:.1f} s (median); MADM {sc['ts_madm']:.2f} s, Bowley skew "
+        f"{sc['ts_skew']:.2f}{size}; score {sc['score']:.2f} (threshold {THRESHOLD})"
+    )
+    evidence = [Evidence(starts[0], detail)]
+    evidence += [
+        Evidence(t, f"connection start to {p.outside_ip}:{port}/{l4}") for t in starts[1:3]
+    ]
+    peer = p.name or p.outside_ip
+    title = f"{p.inside_ip} beacons to {peer} every {sc['interval']:.0f} s ({l4}/{port})"
+    return finding(
+        ctx,
+        KIND,
+        severity,
+        sc["score"],
+        title,
+        evidence,
+        asset_mac=p.inside_mac,
+        asset_ip=p.inside_ip,
+        peer_ip=p.outside_ip,
+        peer_port=port,
+        peer_name=p.name,
+        variants=variants,
+    )

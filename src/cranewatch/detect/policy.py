@@ -1,0 +1,136 @@
+"""policy-violation: flows that cross zones or leave the site and match no conduit.
+
+Only with a site file (the zones and conduits are the policy). For each flow
+the initiator is taken from the TCP handshake, or guessed from the ports
+(service port vs. ephemeral port) when the handshake was not captured. A flow
+is allowed when a conduit matches it in its direction; when the initiator is a
+guess, a conduit matching the other direction also allows it (it is then most
+likely the answer to an allowed flow). Left out: broadcast and multicast,
+link-local addresses (DHCP, ARP-like and neighbour discovery chatter), ICMP
+(errors are answers to other flows) and flows that touch no declared zone.
+One finding per (initiator, responder, service), with counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cranewatch.detect import _addr
+from cranewatch.detect._common import finding
+from cranewatch.detect._flows import Direction, direction, service_of, size_text
+from cranewatch.detect.context import DetectContext
+from cranewatch.detect.model import Evidence, Finding
+
+KIND = "policy-violation"
+SKIP_PROTOS = {1, 2, 58}  # ICMP, IGMP, ICMPv6
+DHCP_PORTS = {67, 68, 546, 547}
+
+
+@dataclass
+class Violation:
+    d: Direction
+    l4: str
+    service: str
+    src_zone: str
+    dst_zone: str
+    flows: int = 0
+    packets: int = 0
+    bytes: int = 0
+    first_ts: float = float("inf")
+    certain: bool = False
+    examples: list[Any] = field(default_factory=list)
+
+
+def _zone(site: Any, ip: str) -> str:
+    return site.zone_of(ip) or "outside the site"
+
+
+def _skip(f: Any) -> bool:
+    if f.proto in SKIP_PROTOS:
+        return True
+    ends = (f.orig_ip, f.resp_ip)
+    if any(_addr.is_group(ip) or _addr.is_link_local(ip) or _addr.parse(ip) is None for ip in ends):
+        return True
+    return f.l4 == "udp" and (f.orig_port in DHCP_PORTS and f.resp_port in DHCP_PORTS)
+
+
+def _allowed(site: Any, f: Any, d: Direction) -> bool:
+    if site.conduit_for(d.client_ip, d.server_ip, f.l4, d.server_port, d.client_mac, d.server_mac):
+        return True
+    if d.certain:
+        return False
+    # Initiator guessed: the flow may be the answer to an allowed one the other way.
+    return bool(
+        site.conduit_for(d.server_ip, d.client_ip, f.l4, d.client_port, d.server_mac, d.client_mac)
+    )
+
+
+def detect(ctx: DetectContext) -> list[Finding]:
+    site = ctx.site
+    if site is None:
+        return []
+    found: dict[tuple, Violation] = {}
+    for f in ctx.flows:
+        if _skip(f):
+            continue
+        d = direction(f)
+        zc, zs = site.zone_of(d.client_ip), site.zone_of(d.server_ip)
+        if zc == zs or (zc is None and zs is None):
+            continue  # same zone, or nothing of the site involved
+        if _allowed(site, f, d):
+            continue
+        service = service_of(f, d)
+        key = (d.client_ip, d.server_ip, f.l4, d.server_port)
+        v = found.get(key)
+        if v is None:
+            v = found[key] = Violation(
+                d, f.l4, service, _zone(site, d.client_ip), _zone(site, d.server_ip)
+            )
+        v.flows += 1
+        v.packets += f.packets
+        v.bytes += f.bytes
+        v.first_ts = min(v.first_ts, f.first_ts)
+        v.certain = v.certain or d.certain
+        if len(v.examples) < 3:
+            v.examples.append(f)
+    return [_finding(ctx, v) for v in found.values()]
+
+
+def _finding(ctx: DetectContext, v: Violation) -> Finding:
+    d = v.d
+    leaving = ctx.site.zone_of(d.server_ip) is None
+    entering = ctx.site.zone_of(d.client_ip) is None
+    severity = "high" if leaving or entering else "medium"
+    variants = ("egress",) if leaving else ()
+    guess = "" if v.certain else " (initiator guessed from ports)"
+    evidence = [
+        Evidence(
+            v.first_ts,
+            f"{v.flows} flow(s), {v.packets} packets, {size_text(v.bytes)}: "
+            f"{v.src_zone} -> {v.dst_zone} on {v.service}, no conduit allows it{guess}",
+        )
+    ]
+    for f in v.examples:
+        evidence.append(
+            Evidence(
+                f.first_ts,
+                f"{f.l4} {f.orig_ip}:{f.orig_port} -> {f.resp_ip}:{f.resp_port}, {f.packets} pkts",
+            )
+        )
+    title = (
+        f"{d.client_ip} ({v.src_zone}) -> {d.server_ip} ({v.dst_zone}) on {v.service}: no conduit"
+    )
+    return finding(
+        ctx,
+        KIND,
+        severity,
+        0.9 if v.certain else 0.6,
+        title,
+        evidence,
+        asset_mac=d.client_mac,
+        asset_ip=d.client_ip,
+        peer_ip=d.server_ip,
+        peer_port=d.server_port or None,
+        variants=variants,
+    )

@@ -1,0 +1,294 @@
+"""remote-access: remote-access sessions outside every `remote_access: true` conduit.
+
+Two sources of findings:
+
+* the catalogue (knowledge/remote_access.yaml) of tools and protocols: a flow is
+  a tool's session when its server's DNS name/SNI is one of the tool's broker
+  domains, when a parser saw the tool's banner (SSH, RFB), when payload_scan saw
+  its payload bytes, when a parser labelled the flow's service as the tool, or -
+  weakest - when only the server port matches;
+* any session opened from a public address to an inside host, whatever it is.
+
+Confidence follows the strength of the clue: names, banners and strong payload
+signatures are near-certain; a port alone is a guess, and ports in the
+ephemeral range (>= 32768) are never used alone because any client port can
+land there. Sessions that stay inside one zone are maintenance, not remote
+access, and are left out. A session matching a `remote_access: true` conduit is
+no finding; one matching an ordinary conduit is reported as low.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from cranewatch.detect import _addr
+from cranewatch.detect._common import finding, knowledge
+from cranewatch.detect._flows import SYN, Direction, direction, size_text
+from cranewatch.detect.context import DetectContext
+from cranewatch.detect.model import Evidence, Finding
+from cranewatch.knowledge import Knowledge, RemoteTool
+
+KIND = "remote-access"
+EPHEMERAL_LOW = 32768
+C_NAME, C_BANNER, C_SIG_STRONG, C_SIG_WEAK, C_SERVICE, C_PORT = 0.9, 0.9, 0.85, 0.75, 0.7, 0.45
+C_INBOUND_ONLY = 0.6
+BANNER_FIELDS = ("banner", "version", "server", "software")
+
+
+@dataclass
+class Match:
+    tool: str | None
+    how: str
+    confidence: float
+
+
+@dataclass
+class Session:
+    key: tuple
+    scenario: str  # inbound, outbound, internal
+    tool: str | None
+    how: str
+    confidence: float
+    severity: str
+    inside_ip: str
+    inside_mac: str | None
+    remote_ip: str
+    remote_port: int | None
+    remote_name: str | None
+    flows: list[tuple[Any, Direction]] = field(default_factory=list)
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _flow_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) -> tuple:
+    return (l4, *sorted(((a or "", ap), (b or "", bp))))
+
+
+class _Evidence:
+    """Events and DNS answers indexed for flow look-ups."""
+
+    def __init__(self, events: list[Any]):
+        self.by_flow: dict[tuple, list[Any]] = defaultdict(list)
+        self.names: dict[str, str] = {}
+        for e in events:
+            if e.proto == "dns":
+                for pair in e.fields.get("names") or []:
+                    if len(pair) == 2 and pair[1]:
+                        self.names.setdefault(str(pair[1]), str(pair[0]))
+            if e.l4 and e.src_ip and e.dst_ip:
+                self.by_flow[_flow_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
+
+    def for_flow(self, f: Any) -> list[Any]:
+        return self.by_flow.get(_flow_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
+
+
+def _identify(kn: Knowledge, f: Any, d: Direction, ev: _Evidence) -> Match | None:
+    """The best catalogue match for one flow, or None."""
+    name = f.name or ev.names.get(d.server_ip)
+    tool = kn.tool_for_name(name)
+    if tool is not None:
+        return Match(tool.name, f"server name {name}", C_NAME)
+    best: Match | None = None
+    for e in ev.for_flow(f):
+        m = _from_event(kn, e, f.l4, d.server_port)
+        if m is not None and (best is None or m.confidence > best.confidence):
+            best = m
+    if best is not None:
+        return best
+    service = _norm(f.service or "")
+    if len(service) >= 3:
+        tool = next((t for t in kn.tools if service in _norm(t.name)), None)
+        if tool is not None:
+            return Match(tool.name, f"service recognised as {f.service}", C_SERVICE)
+    return _by_port(kn, f, d)
+
+
+def _from_event(kn: Knowledge, e: Any, l4: str, server_port: int) -> Match | None:
+    if e.proto == "remote-sig":
+        tool = kn.tool(str(e.fields.get("tool", "")))
+        if tool is None:
+            return None
+        if e.fields.get("strong"):
+            return Match(tool.name, f"payload signature of {tool.name}", C_SIG_STRONG)
+        if tool.has_port(l4, server_port):
+            return Match(
+                tool.name, f"payload signature of {tool.name} on its port {server_port}", C_SIG_WEAK
+            )
+        return None
+    if e.proto in ("tls", "http", "dns"):
+        for key in ("sni", "host"):
+            tool = kn.tool_for_name(str(e.fields.get(key) or "").split(":")[0])
+            if tool is not None:
+                return Match(tool.name, f"{e.proto.upper()} name {e.fields[key]}", C_NAME)
+    for key in BANNER_FIELDS:
+        text = e.fields.get(key)
+        tool = kn.tool_for_banner(str(text)) if isinstance(text, str) else None
+        if tool is not None:
+            return Match(tool.name, f"{e.proto} banner '{text[:60]}'", C_BANNER)
+    if e.proto in ("rfb", "vnc"):
+        return Match("VNC (RFB)", "RFB handshake", C_BANNER)
+    return None
+
+
+def _by_port(kn: Knowledge, f: Any, d: Direction) -> Match | None:
+    """A port-only match, kept only when the port cannot be a client's ephemeral port."""
+    if f.l4 not in ("tcp", "udp"):
+        tools = kn.tools_for_port("ip", f.proto)
+        return Match(tools[0].name, f"IP protocol {f.proto}", C_PORT) if tools else None
+    port = d.server_port
+    if not port or port >= EPHEMERAL_LOW:
+        return None
+    client_like = d.certain or d.client_port >= 1024 > port or d.client_port >= EPHEMERAL_LOW
+    tools: list[RemoteTool] = kn.tools_for_port(f.l4, port)
+    if not tools or not client_like:
+        return None
+    return Match(tools[0].name, f"port {f.l4}/{port} only", C_PORT)
+
+
+def _established(f: Any, d: Direction) -> bool:
+    """The server answered: a SYN-ACK, or packets back when the handshake was not seen."""
+    srv_pkts = f.orig_pkts if d.swapped else f.resp_pkts
+    srv_flags = f.orig_flags if d.swapped else f.resp_flags
+    if f.proto == 6 and (f.orig_flags | f.resp_flags) & SYN:
+        return bool(srv_flags & SYN) and srv_pkts > 0
+    return srv_pkts > 0
+
+
+def _scenario(site: Any, d: Direction) -> str | None:
+    c_in, s_in = _addr.inside(site, d.client_ip), _addr.inside(site, d.server_ip)
+    if not c_in and s_in:
+        return "inbound"
+    if c_in and not s_in:
+        return "outbound"
+    if c_in and s_in and site is not None:
+        zc, zs = site.zone_of(d.client_ip), site.zone_of(d.server_ip)
+        return "internal" if zc != zs else None
+    return None
+
+
+def _severity(scenario: str, match: Match | None) -> str:
+    if scenario == "inbound":
+        return "critical" if match is not None else "high"
+    if scenario == "outbound":
+        return "high" if match is not None and match.confidence > C_PORT else "medium"
+    return "medium"
+
+
+def detect(ctx: DetectContext) -> list[Finding]:
+    kn = knowledge(ctx)
+    ev = _Evidence(ctx.events)
+    sessions: dict[tuple, Session] = {}
+    for f in ctx.flows:
+        if _addr.is_group(f.orig_ip) or _addr.is_group(f.resp_ip) or f.l4 in ("icmp", "icmpv6"):
+            continue
+        d = direction(f)
+        scenario = _scenario(ctx.site, d)
+        if scenario is None:
+            continue
+        match = _identify(kn, f, d, ev)
+        if match is None:
+            if not (scenario == "inbound" and _addr.is_public(d.client_ip) and _established(f, d)):
+                continue
+            match_conf = C_INBOUND_ONLY if d.certain else C_INBOUND_ONLY - 0.2
+        else:
+            match_conf = match.confidence
+        severity = _severity(scenario, match)
+        if ctx.site is not None:
+            conduit = ctx.site.conduit_for(
+                d.client_ip, d.server_ip, f.l4, d.server_port, d.client_mac, d.server_mac
+            )
+            if conduit is not None and getattr(conduit, "remote_access", False):
+                continue
+            if conduit is not None:
+                severity = "low"
+        if scenario == "outbound":
+            inside_ip, inside_mac, remote_ip, remote_port = (
+                d.client_ip,
+                d.client_mac,
+                d.server_ip,
+                d.server_port,
+            )
+        elif scenario == "inbound":
+            inside_ip, inside_mac, remote_ip, remote_port = (
+                d.server_ip,
+                d.server_mac,
+                d.client_ip,
+                d.server_port,
+            )
+        else:
+            inside_ip, inside_mac, remote_ip, remote_port = (
+                d.server_ip,
+                d.server_mac,
+                d.client_ip,
+                d.server_port,
+            )
+        tool = match.tool if match else None
+        key = (inside_ip, remote_ip, remote_port, tool, scenario)
+        s = sessions.get(key)
+        if s is None:
+            name = f.name or ev.names.get(remote_ip)
+            s = sessions[key] = Session(
+                key,
+                scenario,
+                tool,
+                match.how if match else "no tool recognised",
+                match_conf,
+                severity,
+                inside_ip,
+                inside_mac,
+                remote_ip,
+                remote_port or None,
+                name,
+            )
+        s.confidence = max(s.confidence, match_conf)
+        s.flows.append((f, d))
+    return [_finding(ctx, s) for s in sessions.values()]
+
+
+def _finding(ctx: DetectContext, s: Session) -> Finding:
+    what = s.tool or "Remote session"
+    if s.scenario == "inbound":
+        title = f"{what} from public address {s.remote_ip} into {s.inside_ip}"
+        variants: tuple[str, ...] = ("inbound",)
+    elif s.scenario == "outbound":
+        title = f"{what} session from {s.inside_ip} to {s.remote_name or s.remote_ip}"
+        variants = ()
+    else:
+        title = f"{what} into {s.inside_ip} from another zone ({s.remote_ip})"
+        variants = ("internal",)
+    flows = sorted(s.flows, key=lambda fd: fd[0].first_ts)
+    total = sum(f.bytes for f, _ in flows)
+    evidence = [
+        Evidence(
+            flows[0][0].first_ts,
+            f"{len(flows)} session(s), {size_text(total)} in all; identified by {s.how}",
+        )
+    ]
+    for f, d in flows[:5]:
+        evidence.append(
+            Evidence(
+                f.first_ts,
+                f"{f.l4} {d.client_ip}:{d.client_port} -> {d.server_ip}:{d.server_port}, "
+                f"{f.packets} pkts / {size_text(f.bytes)}, {f.last_ts - f.first_ts:.0f} s"
+                + ("" if d.certain else " (initiator guessed from ports)"),
+            )
+        )
+    return finding(
+        ctx,
+        KIND,
+        s.severity,
+        s.confidence,
+        title,
+        evidence,
+        asset_mac=s.inside_mac,
+        asset_ip=s.inside_ip,
+        peer_ip=s.remote_ip,
+        peer_port=s.remote_port,
+        peer_name=s.remote_name,
+        variants=variants,
+    )

@@ -1,0 +1,90 @@
+"""undeclared-device: a host on the wire that the site file does not list.
+
+Only with a site file. Every asset with a unicast MAC, or an IP-only asset
+whose address lies inside a declared zone, that the site's asset list does not
+match (by MAC or by any of its IPs) is reported with what the inventory knows
+about it, so that a person can tell what it is. Zone gateways are declared by
+their zone and are not reported; nor are far addresses seen only behind a
+router.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cranewatch.detect import _addr
+from cranewatch.detect._common import declared, finding, gateway_ips
+from cranewatch.detect.context import DetectContext
+from cranewatch.detect.model import Evidence, Finding
+
+KIND = "undeclared-device"
+IDENTITY_SHOWN = 6
+
+
+def _relevant(site: Any, a: Any, gws: set[str]) -> bool:
+    if a.declared_id:
+        return False
+    if a.mac and _addr.is_group_mac(a.mac):
+        return False
+    ips = [ip for ip in a.ips if not _addr.is_group(ip)]
+    if (a.behind_router or not a.mac) and not any(site.is_inside(ip) for ip in ips):
+        return False  # a far address seen through a router
+    if gws & set(ips):
+        return False
+    return declared(site, a.mac, ips) is None
+
+
+def _evidence(a: Any) -> list[Evidence]:
+    ts = a.first_seen if a.first_seen is not None else 0.0
+    facts = []
+    if a.vendor:
+        facts.append(f"vendor {a.vendor}")
+    if a.ips:
+        facts.append(f"IPs {', '.join(a.ips[:4])}")
+    if a.hostnames:
+        facts.append(f"hostnames {', '.join(a.hostnames[:3])}")
+    out = [Evidence(ts, f"not in the site file; first seen here: {'; '.join(facts) or 'MAC only'}")]
+    ident = [f"{k}={v}" for k, v in (a.identity or {}).items() if v not in (None, "", [])][
+        :IDENTITY_SHOWN
+    ]
+    if ident:
+        out.append(Evidence(ts, "identity: " + ", ".join(ident)))
+    if a.protocols:
+        out.append(Evidence(ts, "protocols: " + ", ".join(a.protocols[:8])))
+    if a.last_seen is not None:
+        out.append(Evidence(a.last_seen, f"last seen; {a.packets} packets, {a.bytes} bytes"))
+    return out
+
+
+def detect(ctx: DetectContext) -> list[Finding]:
+    site = ctx.site
+    if site is None:
+        return []
+    gws = gateway_ips(site)
+    out = []
+    for a in ctx.assets:
+        if not _relevant(site, a, gws):
+            continue
+        zone = a.zone or next((site.zone_of(ip) for ip in a.ips if site.zone_of(ip)), None)
+        severity = "high" if zone else "medium"
+        confidence = 0.9 if a.ips else 0.7
+        name = (
+            a.hostnames[0]
+            if a.hostnames
+            else (a.identity or {}).get("product") or a.vendor or "unknown device"
+        )
+        where = f" in zone {zone}" if zone else ""
+        title = f"Undeclared device {a.mac or a.ips[0]} ({name}){where}"
+        out.append(
+            finding(
+                ctx,
+                KIND,
+                severity,
+                confidence,
+                title,
+                _evidence(a),
+                asset_mac=a.mac,
+                asset_ip=a.ips[0] if a.ips else None,
+            )
+        )
+    return out

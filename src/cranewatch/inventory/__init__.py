@@ -1,0 +1,1 @@
+"""Hosts, flows and identities, reconciled with the site file."""

@@ -1,0 +1,461 @@
+"""Streaming flow table: both directions of each (proto, endpoint, endpoint) IP conversation.
+
+Per chunk, packets are grouped by a 64-bit hash of their direction-free key with
+one integer sort (the packet index rides in the low bits of the sort key, so
+the sort is stable and needs no argsort); each group is reduced with
+`reduceat`, and the few per-chunk groups are merged into a table of growing
+numpy arrays. Memory grows with the number of flows, never with packets.
+
+Keys and directions. An endpoint is (address, port). Each endpoint gets a
+64-bit value: IPv4 endpoints pack address and port exactly (48 bits); IPv6
+endpoints are hashed into values with the top bit set. The endpoint with the
+smaller value is side A; a packet's direction is 0 when A sent it. The flow
+hash mixes (A, B, proto). Within a chunk, every group is checked to hold one
+(A, B, proto) (exact for IPv4); across chunks, a group is only merged into a
+row whose stored key columns are equal, and hash collisions go to an exact
+Python dict (rare rows, few packets).
+
+Fragments: the first fragment carries the ports; non-first fragments have no
+ports and are counted in the flow (proto, addresses, ports 0). For UDP this
+gives a separate port-0 flow for the tails of fragmented datagrams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cranewatch.decode.addr import ip_str, mac_str
+from cranewatch.decode.packets import Packets
+from cranewatch.inventory.model import Flow
+from cranewatch.sources.batch import RawBatch
+
+STARTS_CAP = 2000  # flow (re)start timestamps kept per flow
+IDLE_RESTART = 1.0  # seconds of silence after which an originator packet restarts a flow
+
+_U = np.uint64
+_M1 = _U(0xBF58476D1CE4E5B9)
+_M2 = _U(0x94D049BB133111EB)
+_K1 = _U(0x9E3779B97F4A7C15)
+_K2 = _U(0xC2B2AE3D27D4EB4F)
+_K3 = _U(0x165667B19E3779F9)
+_TOP = _U(1 << 63)
+_V4_MAPPED = _U(0x0000FFFF_00000000)
+_SYN_ACK = 0x12
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijection on uint64 that spreads every input bit."""
+    x = x ^ (x >> _U(30))
+    x *= _M1
+    x ^= x >> _U(27)
+    x *= _M2
+    x ^= x >> _U(31)
+    return x
+
+
+def _endpoints(hi: np.ndarray, lo: np.ndarray, port: np.ndarray, v6: np.ndarray | None):
+    """64-bit endpoint values: exact for IPv4 (< 2**48), hashed with the top bit for IPv6."""
+    e = ((lo & _U(0xFFFFFFFF)) << _U(16)) | port.astype(np.uint64)
+    if v6 is not None:
+        t = mix64(hi[v6] ^ _K1) ^ lo[v6]
+        t = mix64(mix64(t) ^ (port[v6].astype(np.uint64) * _K2))
+        e[v6] = t | _TOP
+    return e
+
+
+def _flow_hash(emin: np.ndarray, emax: np.ndarray, proto: np.ndarray) -> np.ndarray:
+    return mix64(mix64(emin ^ _K3) ^ emax ^ (proto.astype(np.uint64) * _K1))
+
+
+def group_by_hash(h: np.ndarray, check: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Stable grouping by hash: (order, segment starts), each segment one exact `check` key.
+
+    The packet index fills the low bits of the sort key, so a plain (SIMD) sort
+    keeps packets of one group in capture order without an argsort. If a
+    truncated hash mixes two keys in one segment, fall back to an exact lexsort
+    on the check columns.
+    """
+    m = len(h)
+    bits = max(1, int(m - 1).bit_length())
+    low = _U((1 << bits) - 1)
+    comp = np.sort((h & ~low) | np.arange(m, dtype=np.uint64))
+    order = (comp & low).astype(np.intp)
+    top = comp >> _U(bits)
+    new = np.empty(m, dtype=bool)
+    new[0] = True
+    np.not_equal(top[1:], top[:-1], out=new[1:])
+    same = ~new[1:]
+    for col in check:
+        cs = col[order]
+        if (same & (cs[1:] != cs[:-1])).any():
+            order = np.lexsort((np.arange(m),) + tuple(reversed(check)))
+            new[1:] = False
+            for c in check:
+                cs = c[order]
+                new[1:] |= cs[1:] != cs[:-1]
+            break
+    return order, np.flatnonzero(new)
+
+
+def segment_sums(values: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Sum of each segment of `values` (segments start at `seg`), via one cumsum."""
+    c = np.empty(len(values) + 1, dtype=np.int64)
+    c[0] = 0
+    np.cumsum(values, out=c[1:])
+    return c[np.append(seg[1:], len(values))] - c[seg]
+
+
+class RowIndex:
+    """Dense row numbers for keys: a sorted 64-bit hash index plus an exact fallback.
+
+    Each row keeps its key as a row of `keys` (uint64 columns). A segment is
+    matched to a row only when the hash hits and the stored key is equal; a key
+    whose hash another key already owns lives in a small Python dict.
+    """
+
+    def __init__(self, width: int) -> None:
+        self.n = 0
+        self.keys = np.zeros((64, width), dtype=np.uint64)
+        self._h = np.zeros(0, dtype=np.uint64)
+        self._row = np.zeros(0, dtype=np.int64)
+        self._exact: dict[tuple[int, ...], int] = {}
+
+    def lookup(self, h: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row of each key, is the row new). Keys within one call must be distinct."""
+        k = len(h)
+        rows = np.full(k, -1, dtype=np.int64)
+        hit = np.zeros(k, dtype=bool)
+        if len(self._h):
+            pos = np.minimum(np.searchsorted(self._h, h), len(self._h) - 1)
+            hit = self._h[pos] == h
+            rows[hit] = self._row[pos[hit]]
+        slow = np.zeros(k, dtype=bool)
+        if hit.any():
+            at = np.flatnonzero(hit)
+            differ = (self.keys[rows[at]] != keys[at]).any(axis=1)
+            slow[at[differ]] = True
+        is_new = ~hit
+        new = np.flatnonzero(is_new)
+        if len(new):
+            uh, first = np.unique(h[new], return_index=True)
+            owners = new[first]
+            if len(owners) < len(new):
+                dup = np.ones(len(new), dtype=bool)
+                dup[first] = False
+                slow[new[dup]] = True
+                is_new[new[dup]] = False
+            rows[owners] = self._grow(keys[owners])
+            at = np.searchsorted(self._h, uh)
+            self._h = np.insert(self._h, at, uh)
+            self._row = np.insert(self._row, at, rows[owners])
+        for i in np.flatnonzero(slow).tolist():
+            key = tuple(keys[i].tolist())
+            row = self._exact.get(key)
+            if row is None:
+                row = self._exact[key] = int(self._grow(keys[i : i + 1])[0])
+                is_new[i] = True
+            rows[i] = row
+        return rows, is_new
+
+    def _grow(self, keys: np.ndarray) -> np.ndarray:
+        need = self.n + len(keys)
+        if need > len(self.keys):
+            fresh = np.zeros((max(need, 2 * len(self.keys)), self.keys.shape[1]), np.uint64)
+            fresh[: self.n] = self.keys[: self.n]
+            self.keys = fresh
+        self.keys[self.n : need] = keys
+        rows = np.arange(self.n, need)
+        self.n = need
+        return rows
+
+
+class _Blocks:
+    """Growing 2-D numpy blocks with one row per flow (few fancy-index ops per chunk)."""
+
+    def __init__(self, spec: dict[str, tuple[type, int]]) -> None:
+        self.b = {name: np.zeros((64, w), dtype=dt) for name, (dt, w) in spec.items()}
+
+    def ensure(self, n: int) -> None:
+        for name, old in self.b.items():
+            if n > len(old):
+                fresh = np.zeros((max(n, 2 * len(old)), old.shape[1]), dtype=old.dtype)
+                fresh[: len(old)] = old
+                self.b[name] = fresh
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.b[name]
+
+
+# Per-direction first-seen word: source MAC | TTL << 48 | has MAC << 56 | seen << 57.
+_SEEN = _U(1 << 57)
+_HAS_MAC = _U(1 << 56)
+
+
+class FlowTable:
+    """Bidirectional flows of IP packets, accumulated chunk by chunk."""
+
+    def __init__(self) -> None:
+        # key: proto << 32 | a_port << 16 | b_port, a_hi, a_lo, b_hi, b_lo
+        self._index = RowIndex(5)
+        self._t = _Blocks(
+            {
+                "cnt": (np.int64, 4),  # pkts dir 0, pkts dir 1, bytes dir 0, bytes dir 1
+                "ts": (np.float64, 2),  # first, last
+                "flags": (np.uint16, 1),  # dir 0 | dir 1 << 8
+                "first": (np.uint64, 4),  # per direction: first-seen word, destination MAC
+                "meta": (np.int64, 3),  # originator direction, vlan, starts kept
+            }
+        )
+        self._starts: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __len__(self) -> int:
+        return self._index.n
+
+    # ------------------------------------------------------------------ per chunk
+    def add(self, packets: Packets, batch: RawBatch | None = None) -> None:
+        """Fold one decoded chunk into the table (non-IP packets are ignored)."""
+        ip = np.flatnonzero(packets.ip_ver != 0)
+        if not len(ip):
+            return
+        pk = _Chunk(packets, ip)
+        order, seg = group_by_hash(pk.h, (pk.emin, pk.emax_p))
+        s = _reduce(pk, order, seg)
+        rows, is_new = self._index.lookup(s["h"], s["key"])
+        self._t.ensure(self._index.n)
+        prev_last = self._merge(s, rows, is_new)
+        self._add_starts(s, rows, is_new, prev_last)
+
+    def _merge(self, s: dict, rows: np.ndarray, is_new: np.ndarray) -> np.ndarray:
+        """Fold the chunk's per-flow sums into the rows; the rows' previous last times."""
+        t = self._t
+        new = np.flatnonzero(is_new)
+        old = np.flatnonzero(~is_new)
+        nr, orow = rows[new], rows[old]
+        prev_last = np.zeros(len(rows))
+        if len(new):
+            t["cnt"][nr] = s["cnt"][new]
+            t["ts"][nr] = s["ts"][new]
+            t["flags"][nr, 0] = s["flags"][new]
+            t["first"][nr] = s["first"][new]
+            t["meta"][nr, 0] = s["orig"][new]
+            t["meta"][nr, 1] = s["vlan"][new]
+        if len(old):
+            t["cnt"][orow] += s["cnt"][old]
+            ts = t["ts"][orow]
+            prev_last[old] = ts[:, 1]
+            ts[:, 0] = np.minimum(ts[:, 0], s["ts"][old, 0])
+            ts[:, 1] = np.maximum(ts[:, 1], s["ts"][old, 1])
+            t["ts"][orow] = ts
+            t["flags"][orow, 0] |= s["flags"][old]
+            first = t["first"][orow]
+            for d in (0, 1):
+                fill = (first[:, 2 * d] & _SEEN) == 0
+                first[fill, 2 * d : 2 * d + 2] = s["first"][old][fill, 2 * d : 2 * d + 2]
+            t["first"][orow] = first
+        return prev_last
+
+    def _add_starts(self, s: dict, rows, is_new, prev_last) -> None:
+        """Originator packets that begin the flow or follow >= IDLE_RESTART s of silence."""
+        cand_seg = s["cand_seg"]
+        keep = s["cand_dir"] == self._t["meta"][rows[cand_seg], 0]
+        first = s["cand_first"]
+        head_ok = is_new[cand_seg] | (s["cand_ts"] - prev_last[cand_seg] >= IDLE_RESTART)
+        keep &= ~first | head_ok
+        if not keep.any():
+            return
+        crow = rows[cand_seg[keep]]
+        cts = s["cand_ts"][keep]
+        # candidates are grouped by flow in capture order: rank them within their flow
+        change = np.empty(len(crow), dtype=bool)
+        change[0] = True
+        np.not_equal(crow[1:], crow[:-1], out=change[1:])
+        bounds = np.flatnonzero(change)
+        rank = np.arange(len(crow)) - np.repeat(bounds, np.diff(np.append(bounds, len(crow))))
+        ok = rank < STARTS_CAP - self._t["meta"][crow, 2]
+        if not ok.any():
+            return
+        crow, cts = crow[ok], cts[ok]
+        np.add.at(self._t["meta"][:, 2], crow, 1)
+        self._starts.append((crow, cts))
+
+    # ------------------------------------------------------------------ results
+    def flows(self) -> list[Flow]:
+        """Every flow so far, ordered by first packet time."""
+        n = self._index.n
+        t = self._t
+        starts = self._starts_by_row(n)
+        keys = self._index.keys[:n].tolist()
+        cnt, ts = t["cnt"][:n].tolist(), t["ts"][:n].tolist()
+        flags, first, meta = t["flags"][:n, 0].tolist(), t["first"][:n].tolist(), t["meta"][:n].tolist()
+        addr_cache: dict[tuple[int, int], str] = {}
+
+        def addr(hi: int, lo: int) -> str:
+            text = addr_cache.get((hi, lo))
+            if text is None:
+                text = addr_cache[(hi, lo)] = ip_str(hi, lo)
+            return text
+
+        def mac(word: int, present: bool = True) -> str | None:
+            return mac_str(word & 0xFFFFFFFFFFFF) if present else None
+
+        out = []
+        for r in np.argsort(t["ts"][:n, 0], kind="stable").tolist():
+            pp, a_hi, a_lo, b_hi, b_lo = keys[r]
+            ends = ((addr(a_hi, a_lo), (pp >> 16) & 0xFFFF), (addr(b_hi, b_lo), pp & 0xFFFF))
+            o = meta[r][0]
+            q = 1 - o
+            fo, fq = first[r][2 * o], first[r][2 * q]
+            o_mac, q_mac = bool(fo & _HAS_MAC), bool(fq & _HAS_MAC)
+            out.append(
+                Flow(
+                    proto=pp >> 32,
+                    orig_ip=ends[o][0],
+                    resp_ip=ends[q][0],
+                    orig_port=ends[o][1],
+                    resp_port=ends[q][1],
+                    first_ts=ts[r][0],
+                    last_ts=ts[r][1],
+                    orig_pkts=cnt[r][o],
+                    resp_pkts=cnt[r][q],
+                    orig_bytes=cnt[r][2 + o],
+                    resp_bytes=cnt[r][2 + q],
+                    orig_flags=(flags[r] >> (8 * o)) & 0xFF,
+                    resp_flags=(flags[r] >> (8 * q)) & 0xFF,
+                    orig_mac=mac(fo, o_mac),
+                    orig_next_hop=mac(first[r][2 * o + 1], o_mac and bool(first[r][2 * o + 1])),
+                    resp_mac=mac(fq, q_mac),
+                    orig_ttl=(fo >> 48) & 0xFF,
+                    resp_ttl=(fq >> 48) & 0xFF,
+                    vlan=meta[r][1],
+                    starts=starts[r],
+                )
+            )
+        return out
+
+    def _starts_by_row(self, n: int) -> list[list[float]]:
+        per_row: list[list[float]] = [[] for _ in range(n)]
+        if not self._starts:
+            return per_row
+        rows = np.concatenate([r for r, _ in self._starts])
+        ts = np.concatenate([t for _, t in self._starts])
+        order = np.argsort(rows, kind="stable")
+        rows, ts = rows[order], ts[order]
+        cuts = np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))
+        for start, stop in zip(cuts, np.append(cuts[1:], len(rows)), strict=True):
+            per_row[int(rows[start])] = ts[start:stop].tolist()
+        return per_row
+
+
+class _Chunk:
+    """The IP packets of one chunk with their endpoint values, direction and flow hash."""
+
+    def __init__(self, p: Packets, ip: np.ndarray) -> None:
+        self.full = full = len(ip) == len(p)
+        self.index = ip
+        self.p = p
+
+        def col(a: np.ndarray) -> np.ndarray:
+            return a if full else a[ip]
+
+        proto = col(p.proto)
+        v6 = np.flatnonzero(col(p.ip_ver) == 6)
+        v6 = v6 if len(v6) else None
+        es = _endpoints(col(p.src_hi), col(p.src_lo), col(p.sport), v6)
+        ed = _endpoints(col(p.dst_hi), col(p.dst_lo), col(p.dport), v6)
+        d = es > ed
+        self.emin = np.where(d, ed, es)
+        emax = np.where(d, es, ed)
+        self.h = _flow_hash(self.emin, emax, proto)
+        # exact for IPv4 (endpoints < 2**48): the second check column carries proto
+        self.emax_p = emax ^ (proto.astype(np.uint64) << _U(56))
+        # one gather instead of four after sorting: wirelen | flags | direction
+        self.aux = (
+            (col(p.wirelen).astype(np.uint64) << _U(9))
+            | (col(p.tcp_flags).astype(np.uint64) << _U(1))
+            | d
+        )
+        self.ts = ts = col(p.ts)
+        self.monotonic = bool((ts[1:] >= ts[:-1]).all())
+
+
+def _reduce(pk: _Chunk, order: np.ndarray, seg: np.ndarray) -> dict:
+    """Per-segment (flow) sums, first-seen fields and restart candidates of one chunk."""
+    p = pk.p
+    m = len(order)
+    nseg = len(seg)
+    pidx = order if pk.full else pk.index[order]  # packet row in `p`, sorted by flow
+    aux = pk.aux[order]
+    ts = pk.ts[order]
+    d = (aux & _U(1)).astype(np.int64)
+    wl = (aux >> _U(9)).astype(np.int64)
+    n1 = segment_sums(d, seg)
+    b_all = segment_sums(wl, seg)
+    b1 = segment_sums(wl * d, seg)
+    n_all = np.diff(np.append(seg, m))
+    cnt = np.stack([n_all - n1, n1, b_all - b1, b1], axis=1)
+    fl = (aux >> _U(1)) & _U(0xFF)
+    if fl.any():
+        flags = np.bitwise_or.reduceat((fl << (_U(8) * d.astype(np.uint64))).astype(np.uint16), seg)
+    else:
+        flags = np.zeros(nseg, dtype=np.uint16)
+    # first packet of each direction: the first index of that direction at or after seg start
+    seg_end = np.append(seg[1:], m)
+    first = np.zeros((nseg, 4), dtype=np.uint64)
+    for k in (0, 1):
+        at = np.flatnonzero(d == k)
+        j = np.searchsorted(at, seg)
+        pos = at[np.minimum(j, len(at) - 1)] if len(at) else np.zeros(nseg, dtype=np.intp)
+        present = (j < len(at)) & (pos < seg_end)
+        fp = pidx[pos[present]]
+        first[present, 2 * k] = (
+            p.src_mac[fp]
+            | (p.ttl[fp].astype(np.uint64) << _U(48))
+            | (p.has_mac[fp].astype(np.uint64) << _U(56))
+            | _SEEN
+        )
+        first[present, 2 * k + 1] = p.dst_mac[fp]
+    head = pidx[seg]
+    d_head = d[seg]
+    a_src = d_head == 0
+    proto = p.proto[head].astype(np.uint64)
+    sport, dport = p.sport[head].astype(np.uint64), p.dport[head].astype(np.uint64)
+    key = np.empty((nseg, 5), dtype=np.uint64)
+    key[:, 0] = (proto << _U(32)) | np.where(
+        a_src, (sport << _U(16)) | dport, (dport << _U(16)) | sport
+    )
+    key[:, 1] = np.where(a_src, p.src_hi[head], p.dst_hi[head])
+    key[:, 2] = np.where(a_src, p.src_lo[head], p.dst_lo[head])
+    key[:, 3] = np.where(a_src, p.dst_hi[head], p.src_hi[head])
+    key[:, 4] = np.where(a_src, p.dst_lo[head], p.src_lo[head])
+    synack = (proto == 6) & ((p.tcp_flags[head] & _SYN_ACK) == _SYN_ACK)
+    if pk.monotonic:
+        span = np.stack([ts[seg], ts[seg_end - 1]], axis=1)
+    else:
+        span = np.stack([np.minimum.reduceat(ts, seg), np.maximum.reduceat(ts, seg)], axis=1)
+    s = {
+        "h": pk.h[order[seg]],
+        "key": key,
+        "orig": d_head ^ synack,
+        "vlan": p.vlan[head],
+        "ts": span,
+        "cnt": cnt,
+        "flags": flags,
+        "first": first,
+    }
+    # restart candidates: each segment's first packet, and packets after an idle gap
+    gap = np.flatnonzero(ts[1:] - ts[:-1] >= IDLE_RESTART) + 1
+    seg_of_gap = np.searchsorted(seg, gap, side="right") - 1
+    inner = gap != seg[seg_of_gap]
+    gap, seg_of_gap = gap[inner], seg_of_gap[inner]
+    cand = np.concatenate([seg, gap])
+    cand_seg = np.concatenate([np.arange(nseg), seg_of_gap])
+    first_flag = np.zeros(len(cand), dtype=bool)
+    first_flag[:nseg] = True
+    if len(gap):
+        by = np.argsort(cand, kind="stable")
+        cand, cand_seg, first_flag = cand[by], cand_seg[by], first_flag[by]
+    s["cand_seg"] = cand_seg
+    s["cand_ts"] = ts[cand]
+    s["cand_dir"] = d[cand]
+    s["cand_first"] = first_flag
+    return s

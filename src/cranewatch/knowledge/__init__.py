@@ -1,0 +1,364 @@
+"""Facts the detectors judge by, kept as data files with a `source:` per entry.
+
+Detectors never hard-code a vendor, a domain or a port: they ask this module.
+`load()` reads the YAML files next to this module once (cached), checks a small
+schema so that a typo in a data file fails loudly at start-up rather than
+silently matching nothing, and compiles the regexes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from cranewatch.errors import CranewatchError
+
+HERE = Path(__file__).resolve().parent
+STRENGTHS = ("strong", "weak")
+
+
+class KnowledgeError(CranewatchError):
+    """A knowledge data file breaks its schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class VendorRule:
+    """A cellular maker, matched on the IEEE registry organisation name."""
+
+    name: str
+    pattern: re.Pattern[str]
+    strong: bool
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextRule:
+    """A regex over identity text (model names, banners, DHCP hints)."""
+
+    name: str
+    pattern: re.Pattern[str]
+    strong: bool
+    source: str
+    field: str | None = None  # for DHCP hints: 'vendor_class' or 'hostname'
+
+
+@dataclass(frozen=True, slots=True)
+class Cloud:
+    name: str
+    maker: str
+    domains: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """Payload bytes of a tool: all `at` pieces at their offsets, or `contains` anywhere."""
+
+    l4: str | None
+    at: tuple[tuple[int, bytes], ...]
+    contains: bytes | None
+    length: int | None
+    strong: bool
+
+    def matches(self, payload: bytes) -> bool:
+        """Whether one L4 payload carries this signature (for tests and few packets)."""
+        if self.length is not None and len(payload) != self.length:
+            return False
+        if self.contains is not None and self.contains not in payload:
+            return False
+        return all(payload[off : off + len(b)] == b for off, b in self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTool:
+    name: str
+    category: str
+    ports: tuple[tuple[str, int, int], ...]  # (l4 or 'ip', low, high)
+    names: tuple[str, ...]
+    banners: tuple[re.Pattern[str], ...]
+    signatures: tuple[Signature, ...]
+    source: str
+
+    def has_port(self, l4: str, port: int) -> bool:
+        return any(p == l4 and lo <= port <= hi for p, lo, hi in self.ports)
+
+
+@dataclass(frozen=True, slots=True)
+class Technique:
+    id: str
+    name: str
+    tactic: str
+    source: str
+
+
+@dataclass
+class Knowledge:
+    """Everything loaded from the data files, with the look-ups detectors need."""
+
+    vendors: list[VendorRule] = field(default_factory=list)
+    identities: list[TextRule] = field(default_factory=list)
+    dhcp_hints: list[TextRule] = field(default_factory=list)
+    cgnat: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    clouds: list[Cloud] = field(default_factory=list)
+    tools: list[RemoteTool] = field(default_factory=list)
+    techniques: dict[str, Technique] = field(default_factory=dict)
+    kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cellular_vendor(self, org: str | None) -> VendorRule | None:
+        """The cellular maker whose registry name matches `org`, if any."""
+        if not org:
+            return None
+        return next((v for v in self.vendors if v.pattern.search(org)), None)
+
+    def cellular_identity(self, text: str | None) -> TextRule | None:
+        """The strongest identity rule matching `text` (strong rules are tried first)."""
+        if not text:
+            return None
+        return next((r for r in self.identities if r.pattern.search(text)), None)
+
+    def dhcp_hint(self, field_name: str, value: str | None) -> TextRule | None:
+        if not value:
+            return None
+        rules = (r for r in self.dhcp_hints if r.field == field_name)
+        return next((r for r in rules if r.pattern.search(value)), None)
+
+    def is_cgnat(self, ip: str | None) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip or "")
+        except ValueError:
+            return False
+        return any(addr.version == n.version and addr in n for n in self.cgnat)
+
+    def cloud_for(self, name: str | None) -> Cloud | None:
+        """The device-management cloud a DNS name belongs to (name or subdomain)."""
+        return _by_suffix(name, ((d, c) for c in self.clouds for d in c.domains))
+
+    def tool_for_name(self, name: str | None) -> RemoteTool | None:
+        """The remote-access tool whose broker/relay domain `name` is in."""
+        return _by_suffix(name, ((d, t) for t in self.tools for d in t.names))
+
+    def tool_for_banner(self, banner: str | None) -> RemoteTool | None:
+        if not banner:
+            return None
+        return next((t for t in self.tools if any(b.search(banner) for b in t.banners)), None)
+
+    def tools_for_port(self, l4: str, port: int) -> list[RemoteTool]:
+        return [t for t in self.tools if t.has_port(l4, port)]
+
+    def tool(self, name: str) -> RemoteTool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def attack(self, kind: str, *variants: str) -> list[str]:
+        """Technique ids for a finding kind plus the named variants, in order, no repeats."""
+        out: list[str] = []
+        for key in (kind, *(f"{kind}.{v}" for v in variants)):
+            for tid in self.kinds.get(key, ()):
+                if tid not in out:
+                    out.append(tid)
+        return out
+
+
+def _by_suffix(name: str | None, pairs) -> Any:
+    """Longest domain suffix match of `name` among (domain, value) pairs."""
+    if not name:
+        return None
+    name = name.lower().rstrip(".")
+    best, best_len = None, -1
+    for domain, value in pairs:
+        if (name == domain or name.endswith("." + domain)) and len(domain) > best_len:
+            best, best_len = value, len(domain)
+    return best
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _read(path: Path) -> dict[str, Any]:
+    yaml = YAML(typ="safe", pure=True)
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # ruamel raises many types; all mean "bad file"
+        raise KnowledgeError(f"cannot parse: {exc}", str(path)) from exc
+    if not isinstance(data, dict):
+        raise KnowledgeError("top level must be a mapping", str(path))
+    return data
+
+
+def _entries(data: dict, key: str, path: Path) -> list[dict]:
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        raise KnowledgeError(f"'{key}' must be a non-empty list", str(path))
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise KnowledgeError(f"{key}[{i}] must be a mapping", str(path))
+        src = item.get("source")
+        if not isinstance(src, str) or not src.strip():
+            raise KnowledgeError(
+                f"{key}[{i}] ({item.get('name') or item.get('id')}) has no source", str(path)
+            )
+    return items
+
+
+def _regex(text: Any, where: str, path: Path) -> re.Pattern[str]:
+    if not isinstance(text, str) or not text:
+        raise KnowledgeError(f"{where}: pattern must be a non-empty string", str(path))
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error as exc:
+        raise KnowledgeError(f"{where}: bad regex {text!r}: {exc}", str(path)) from exc
+
+
+def _strength(item: dict, where: str, path: Path) -> bool:
+    value = item.get("strength", "strong")
+    if value not in STRENGTHS:
+        raise KnowledgeError(f"{where}: strength must be one of {STRENGTHS}", str(path))
+    return value == "strong"
+
+
+def _hex(text: Any, where: str, path: Path) -> bytes:
+    try:
+        return bytes.fromhex(str(text))
+    except ValueError as exc:
+        raise KnowledgeError(f"{where}: bad hex {text!r}", str(path)) from exc
+
+
+def _load_cellular(path: Path, kn: Knowledge) -> None:
+    data = _read(path)
+    for i, v in enumerate(_entries(data, "vendors", path)):
+        where = f"vendors[{i}]"
+        kn.vendors.append(
+            VendorRule(
+                str(v["name"]),
+                _regex(v.get("org"), where, path),
+                _strength(v, where, path),
+                v["source"],
+            )
+        )
+    rules = []
+    for i, r in enumerate(_entries(data, "identities", path)):
+        where = f"identities[{i}]"
+        rules.append(
+            TextRule(
+                str(r["name"]),
+                _regex(r.get("pattern"), where, path),
+                _strength(r, where, path),
+                r["source"],
+            )
+        )
+    kn.identities = sorted(rules, key=lambda r: not r.strong)  # strong rules first
+    for i, r in enumerate(_entries(data, "dhcp_hints", path)):
+        where = f"dhcp_hints[{i}]"
+        if r.get("field") not in ("vendor_class", "hostname"):
+            raise KnowledgeError(f"{where}: field must be vendor_class or hostname", str(path))
+        kn.dhcp_hints.append(
+            TextRule(
+                str(r["name"]),
+                _regex(r.get("pattern"), where, path),
+                _strength(r, where, path),
+                r["source"],
+                r["field"],
+            )
+        )
+    cg = data.get("cgnat") or {}
+    if not cg.get("source"):
+        raise KnowledgeError("cgnat has no source", str(path))
+    kn.cgnat = [ipaddress.ip_network(c) for c in cg.get("cidrs", [])]
+
+
+def _load_clouds(path: Path, kn: Knowledge) -> None:
+    for i, c in enumerate(_entries(_read(path), "clouds", path)):
+        domains = c.get("domains")
+        if not isinstance(domains, list) or not domains:
+            raise KnowledgeError(f"clouds[{i}]: domains must be a non-empty list", str(path))
+        kn.clouds.append(
+            Cloud(
+                str(c["name"]),
+                str(c.get("maker", "")),
+                tuple(d.lower() for d in domains),
+                c["source"],
+            )
+        )
+
+
+def _ports(items: Any, where: str, path: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for p in items or []:
+        m = re.fullmatch(r"(tcp|udp|ip)/(\d+)(?:-(\d+))?", str(p))
+        if not m:
+            raise KnowledgeError(
+                f"{where}: bad port {p!r} (want tcp/N, udp/N-M or ip/N)", str(path)
+            )
+        lo = int(m.group(2))
+        out.append((m.group(1), lo, int(m.group(3) or lo)))
+    return tuple(out)
+
+
+def _signature(s: dict, where: str, path: Path) -> Signature:
+    at = tuple((int(off), _hex(hx, where, path)) for off, hx in s.get("at", []))
+    contains = _hex(s["contains"], where, path) if s.get("contains") else None
+    if not at and contains is None:
+        raise KnowledgeError(f"{where}: a signature needs 'at' or 'contains'", str(path))
+    if s.get("l4") not in (None, "tcp", "udp"):
+        raise KnowledgeError(f"{where}: l4 must be tcp or udp", str(path))
+    length = int(s["length"]) if s.get("length") is not None else None
+    return Signature(s.get("l4"), at, contains, length, _strength(s, where, path))
+
+
+def _load_remote(path: Path, kn: Knowledge) -> None:
+    for i, t in enumerate(_entries(_read(path), "tools", path)):
+        where = f"tools[{i}] ({t.get('name')})"
+        tool = RemoteTool(
+            name=str(t["name"]),
+            category=str(t.get("category", "")),
+            ports=_ports(t.get("ports"), where, path),
+            names=tuple(n.lower() for n in t.get("names", []) or []),
+            banners=tuple(_regex(b, where, path) for b in t.get("banners", []) or []),
+            signatures=tuple(_signature(s, where, path) for s in t.get("signatures", []) or []),
+            source=t["source"],
+        )
+        if not (tool.ports or tool.names or tool.banners or tool.signatures):
+            raise KnowledgeError(f"{where}: needs ports, names, banners or signatures", str(path))
+        kn.tools.append(tool)
+
+
+def _load_attack(path: Path, kn: Knowledge) -> None:
+    data = _read(path)
+    for t in _entries(data, "techniques", path):
+        if not re.fullmatch(r"T0\d{3}", str(t.get("id"))):
+            raise KnowledgeError(f"bad ATT&CK for ICS id {t.get('id')!r}", str(path))
+        kn.techniques[t["id"]] = Technique(
+            t["id"], str(t["name"]), str(t.get("tactic", "")), t["source"]
+        )
+    kinds = data.get("kinds")
+    if not isinstance(kinds, dict) or not kinds:
+        raise KnowledgeError("'kinds' must be a non-empty mapping", str(path))
+    for key, entry in kinds.items():
+        if not isinstance(entry, dict) or not entry.get("source"):
+            raise KnowledgeError(f"kinds.{key} has no source", str(path))
+        ids = tuple(entry.get("techniques") or ())
+        unknown = [i for i in ids if i not in kn.techniques]
+        if not ids or unknown:
+            raise KnowledgeError(f"kinds.{key}: techniques missing or unknown {unknown}", str(path))
+        kn.kinds[str(key)] = ids
+
+
+def load_from(folder: Path) -> Knowledge:
+    """Load and check the four data files in `folder` (uncached; tests use this)."""
+    kn = Knowledge()
+    _load_cellular(folder / "cellular_vendors.yaml", kn)
+    _load_clouds(folder / "clouds.yaml", kn)
+    _load_remote(folder / "remote_access.yaml", kn)
+    _load_attack(folder / "attack_ics.yaml", kn)
+    return kn
+
+
+@lru_cache(maxsize=1)
+def load() -> Knowledge:
+    """The packaged knowledge, loaded once per process."""
+    return load_from(HERE)

@@ -1,0 +1,1 @@
+"""Outputs: findings JSON, terminal, HTML, CSV, STIX."""

@@ -1,0 +1,157 @@
+"""The findings file (`--json PATH`, CONTRACT.md section 2) and its JSON Schema.
+
+The document is what scripts and SIEM imports read, so it is built only from
+plain JSON types (numpy scalars from the columnar stages are converted here)
+and can be checked against `findings-v1.schema.json` shipped next to this
+module.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from cranewatch import __version__
+from cranewatch.report.atomic import atomic_write
+
+SCHEMA_ID = "cranewatch/findings-v1"
+SCHEMA_PATH = Path(__file__).with_name("findings-v1.schema.json")
+
+
+def findings_document(analysis: Any) -> dict[str, Any]:
+    """The findings file for one run.
+
+    `analysis` needs `site` (Site or None), `inputs` (InputStats), `assets`,
+    `findings` and optionally `flows`. The extra top-level key "flows" lets
+    reports be rendered later without the capture.
+    """
+    site = getattr(analysis, "site", None)
+    return {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "cranewatch", "version": __version__},
+        "site": site.name if site is not None else None,
+        "inputs": [input_entry(s) for s in getattr(analysis, "inputs", None) or []],
+        "assets": [_jsonable(a.to_json()) for a in getattr(analysis, "assets", None) or []],
+        "findings": [_jsonable(f.to_json()) for f in getattr(analysis, "findings", None) or []],
+        "flows": [flow_entry(f) for f in getattr(analysis, "flows", None) or []],
+    }
+
+
+def input_entry(stats: Any) -> dict[str, Any]:
+    """One `inputs[]` entry from a sources.batch.InputStats."""
+    return {
+        "path": str(stats.path),
+        "format": str(stats.format),
+        "packets": int(stats.packets),
+        "bytes": int(stats.bytes),
+        "first_ts": _ts(stats.first_ts),
+        "last_ts": _ts(stats.last_ts),
+        "errors": int(stats.errors),
+        "skipped_bytes": int(stats.skipped_bytes),
+        "warnings": [str(w) for w in stats.warnings],
+    }
+
+
+def flow_entry(flow: Any) -> dict[str, Any]:
+    """One `flows[]` entry from an inventory.model.Flow (fields cast: they may be numpy)."""
+    return {
+        "proto": flow.l4,
+        "orig_ip": str(flow.orig_ip),
+        "orig_port": int(flow.orig_port),
+        "resp_ip": str(flow.resp_ip),
+        "resp_port": int(flow.resp_port),
+        "orig_mac": _opt_str(flow.orig_mac),
+        "resp_mac": _opt_str(flow.resp_mac),
+        "first_ts": float(flow.first_ts),
+        "last_ts": float(flow.last_ts),
+        "orig_pkts": int(flow.orig_pkts),
+        "resp_pkts": int(flow.resp_pkts),
+        "orig_bytes": int(flow.orig_bytes),
+        "resp_bytes": int(flow.resp_bytes),
+        "service": _opt_str(flow.service),
+        "name": _opt_str(flow.name),
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """The document as UTF-8-ready JSON text (NaN is refused: it is not JSON)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=_default) + "\n"
+
+
+def write_json(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the document to `path` atomically; "-" means standard output."""
+    text = dumps(doc)
+    if str(path) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write(path, text)
+
+
+@functools.lru_cache(maxsize=1)
+def load_schema() -> dict[str, Any]:
+    """The findings-v1 JSON Schema (draft 2020-12) shipped with the package."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> jsonschema.protocols.Validator:
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def validate(doc: Any) -> None:
+    """Raise jsonschema.ValidationError (the most relevant one) if `doc` breaks the schema."""
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is not None:
+        raise error
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _ts(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types all the way down (numpy scalars, tuples and sets converted)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_jsonable(v) for v in value), key=str)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return _jsonable(_default(value))
+
+
+def _default(value: Any) -> Any:
+    """json.dumps fallback: numpy scalars/arrays via .item()/.tolist(), bytes as hex, else str."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)

@@ -1,0 +1,124 @@
+"""The command line as a user meets it: exit codes, one-line errors, the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cranewatch.report.json_out import validate
+
+CLI = [sys.executable, "-m", "cranewatch"]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    proc = run("demo", "--out", str(out), "--seed", "3")
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_help_teaches():
+    proc = run("analyze", "--help")
+    assert proc.returncode == 0
+    for word in ("--site", "--json", "--fail-on", "--quiet", "Examples"):
+        assert word in proc.stdout
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("cranewatch ")
+
+
+def test_demo_writes_valid_findings(demo_dir):
+    doc = json.loads((demo_dir / "findings.json").read_text())
+    validate(doc)
+    assert doc["schema"] == "cranewatch/findings-v1"
+    assert doc["inputs"][0]["packets"] > 1000
+    assert doc["findings"], "the demo plants anomalies; none found"
+    kinds = {f["kind"] for f in doc["findings"]}
+    assert "undeclared-device" in kinds
+
+
+def test_analyze_json_stdout_and_fail_on(demo_dir):
+    proc = run(
+        "analyze",
+        str(demo_dir / "capture.pcap"),
+        "--site",
+        str(demo_dir / "site.yaml"),
+        "--json",
+        "-",
+        "--quiet",
+        "--fail-on",
+        "critical",
+    )
+    doc = json.loads(proc.stdout)
+    validate(doc)
+    critical = [f for f in doc["findings"] if f["severity"] == "critical"]
+    assert proc.returncode == (1 if critical else 0), proc.stderr
+
+
+def test_analyze_without_site_still_inventories(demo_dir, tmp_path):
+    out = tmp_path / "f.json"
+    proc = run("analyze", str(demo_dir / "capture.pcap"), "--json", str(out), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    validate(doc)
+    assert doc["site"] is None
+    assert len(doc["assets"]) > 10
+    assert all(f["kind"] != "undeclared-device" for f in doc["findings"])
+
+
+def test_not_a_capture_is_one_line_exit_2(tmp_path):
+    bogus = tmp_path / "notes.pcap"
+    bogus.write_text("this is not a capture\n")
+    proc = run("analyze", str(bogus), "--quiet")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bogus) in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_capture_is_one_line_exit_2(tmp_path):
+    proc = run("analyze", str(tmp_path / "nope.pcap"))
+    assert proc.returncode == 2
+    assert "nope.pcap" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_site_error_exits_2_before_reading(demo_dir, tmp_path):
+    site = tmp_path / "site.yaml"
+    site.write_text("site: x\nzones:\n  - name: a\n    cidrs: [10.0.0.0/33]\n")
+    proc = run(
+        "analyze",
+        str(demo_dir / "capture.pcap"),
+        "--site",
+        str(site),
+        "--json",
+        str(tmp_path / "o.json"),
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"{site}:4:" in proc.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_terminal_report_shows_sections(demo_dir):
+    proc = run("analyze", str(demo_dir / "capture.pcap"), "--site", str(demo_dir / "site.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    for heading in ("Inputs", "Assets per zone", "Findings"):
+        assert heading in proc.stdout
+
+
+def test_simulate_same_seed_same_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run("simulate", "--out", str(a), "--seed", "7", "--duration", "60").returncode == 0
+    assert run("simulate", "--out", str(b), "--seed", "7", "--duration", "60").returncode == 0
+    assert (a / "capture.pcap").read_bytes() == (b / "capture.pcap").read_bytes()

@@ -397,7 +397,8 @@ def generate_records(n: int = 20_000, seed: int = 7) -> list[tuple[float, bytes,
         ts += rng.choice((0.0001, 0.001, 0.01, 0.2, 1.5)) if rng.random() < 0.9 else 3.0
         if rng.random() < 0.01:
             arp = dpkt.arp.ARP(sha=macs[1].to_bytes(6, "big"), spa=v4[1], tpa=v4[2])
-            out.append((ts, _eth(macs[1], 0xFFFFFFFFFFFF, 0x0806, bytes(arp)), 1))
+            frame = _eth(macs[1], 0xFFFFFFFFFFFF, 0x0806, bytes(arp))
+            out.append((ts, frame, 1, len(frame)))
             continue
         f = rng.choice(flows)
         d = 1 if f["n"] == 0 and f["synack_first"] else rng.randrange(2)

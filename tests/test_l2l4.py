@@ -262,3 +262,19 @@ def test_random_bytes_never_raise_or_point_past_caplen(items):
     assert ((p.l4_off < end) | (p.l4_off == -1)).all()
     # every IP packet's L4 header lies inside what was captured, and the reference agrees
     assert _compare(recs) == len(recs)
+
+
+def test_column_dtypes_and_lengths_are_stable(captures):
+    """Whatever path a batch takes (all IPv4, mixed, raw IP), columns keep their dtypes."""
+    expected = {
+        "src_mac": np.uint64, "vlan": np.uint16, "ethertype": np.uint16, "l3_off": np.int64,
+        "ip_ver": np.uint8, "src_lo": np.uint64, "ttl": np.uint8, "proto": np.uint8,
+        "frag": np.bool_, "sport": np.uint16, "tcp_flags": np.uint8, "l4_off": np.int64,
+        "payload_off": np.int64, "payload_len": np.int32, "ip_len": np.int32,
+    }  # fmt: skip
+    for name in ("iti-ics-security-tools/ModbusTCP/mb2.pcap", "ndpi/bets.pcapng", REAL[1]):
+        batch = read_batch(captures / name)
+        p = decode_l2l4(batch)
+        for column, dtype in expected.items():
+            values = getattr(p, column)
+            assert values.dtype == dtype and len(values) == len(batch), (name, column)

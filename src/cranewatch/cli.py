@@ -78,6 +78,20 @@ def analyze(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no terminal report.")
     ] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write a self-contained HTML report (works offline)."),
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", help="Write assets.csv, flows.csv, findings.csv here.")
+    ] = None,
+    stix: Annotated[
+        Path | None, typer.Option("--stix", help="Write the findings as a STIX 2.1 bundle (JSON).")
+    ] = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option("--evidence", help="Write one small pcap per finding with its packets here."),
+    ] = None,
 ) -> None:
     """Inventory and findings from captures, judged against the site file.
 
@@ -86,19 +100,39 @@ def analyze(
       cranewatch analyze span.pcap.gz --site site.yaml --json findings.json
 
       cranewatch analyze day1.pcapng day2.pcapng --fail-on high
-    """
-    from cranewatch.run import run_analysis
 
+      cranewatch analyze crane3.pcap --site site.yaml --html report.html --evidence evidence/
+    """
+    from cranewatch.run import Outputs, run_analysis
+
+    outputs = Outputs(json=json_out, html=html, csv=csv_dir, stix=stix, evidence=evidence)
     code = _guarded(
         lambda: run_analysis(
-            captures,
-            site,
-            json_out=json_out,
-            fail_on=fail_on.value if fail_on else None,
-            quiet=quiet,
+            captures, site, outputs, fail_on=fail_on.value if fail_on else None, quiet=quiet
         )
     )
     raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    findings: Annotated[Path, typer.Argument(help="A findings JSON written by `analyze --json`.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Write the CSV files here.")] = None,
+    stix: Annotated[
+        Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle here.")
+    ] = None,
+) -> None:
+    """Render reports from a saved findings file, without the capture.
+
+    Example:
+
+      cranewatch report findings.json --html report.html --stix bundle.json
+    """
+    from cranewatch.run import Outputs, run_report
+
+    outputs = Outputs(html=html, csv=csv_dir, stix=stix)
+    raise typer.Exit(_guarded(lambda: run_report(findings, outputs)))
 
 
 @app.command()
@@ -148,8 +182,9 @@ def _guarded(work) -> int:
     except CranewatchError as exc:
         typer.echo(f"cranewatch: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("cranewatch: interrupted; no output file was written", err=True)
+    except KeyboardInterrupt as exc:
+        after = f" after {exc.progress}" if getattr(exc, "progress", "") else ""
+        typer.echo(f"cranewatch: interrupted{after}; no output file was written", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:
         name = exc.filename if exc.filename is not None else ""

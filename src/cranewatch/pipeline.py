@@ -101,7 +101,10 @@ def _read_capture(
         acc.flows.add(pk, batch)
         acc.hosts.add(pk, batch)
         acc.events.extend(deep.run(batch, pk, packet_no))
-        acc.events.extend(payload_scan.scan(batch, pk))
+        acc.events.extend(payload_scan.scan(batch, pk, deep.input_index, packet_no))
+        acc.events.extend(
+            payload_scan.scan_signatures(batch, pk, None, deep.input_index, packet_no)
+        )
         packet_no += len(batch)
         if progress is not None:
             progress(done_before + capture.position, total, packet_no)

@@ -7,8 +7,10 @@ and every problem is one line on stderr.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -18,10 +20,21 @@ from cranewatch.errors import EXIT_FAIL_ON, EXIT_USAGE, CranewatchError
 from cranewatch.pipeline import Analysis, analyze
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """Where the user asked for reports; None means not wanted."""
+
+    json: str | None = None
+    html: Path | None = None
+    csv: Path | None = None
+    stix: Path | None = None
+    evidence: Path | None = None
+
+
 def run_analysis(
     captures: Sequence[Path],
     site_path: Path | None,
-    json_out: str | None = None,
+    outputs: Outputs = Outputs(),
     fail_on: str | None = None,
     quiet: bool = False,
 ) -> int:
@@ -33,27 +46,84 @@ def run_analysis(
         if not Path(path).is_file():
             raise CranewatchError("no such capture file", path=str(path))
     err = Console(stderr=True)
-    analysis = _analyze_with_progress(captures, site, show=not quiet and err.is_terminal)
+    reached = _Reached(captures)
+    try:
+        analysis = _analyze_with_progress(
+            captures, site, show=not quiet and err.is_terminal, reached=reached
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(reached.describe()) from None
     for problem in analysis.not_captures:
-        err.print(f"cranewatch: error: {problem}", markup=False, highlight=False)
+        _say(f"error: {problem}")
     for stats in analysis.inputs:
         for warning in stats.warnings:
-            err.print(
-                f"cranewatch: warning: {stats.path}: {warning}", markup=False, highlight=False
-            )
+            _say(f"warning: {stats.path}: {warning}")
     for warning in analysis.warnings:
         if not any(warning in s.warnings for s in analysis.inputs):
-            err.print(f"cranewatch: warning: {warning}", markup=False, highlight=False)
-    if json_out is not None:
-        from cranewatch.report.json_out import findings_document, write_json
-
-        write_json(findings_document(analysis), json_out)
+            _say(f"warning: {warning}")
+    _write_outputs(analysis, outputs)
     if not quiet:
         from cranewatch.report.terminal import render
 
-        out = Console(stderr=json_out == "-")
-        render(analysis, out)
+        render(analysis, Console(stderr=outputs.json == "-"))
     return _exit_code(analysis, fail_on)
+
+
+def run_report(findings_path: Path, outputs: Outputs) -> int:
+    """Render HTML/CSV/STIX from a saved findings file."""
+    import json
+
+    from cranewatch.report.json_out import validate
+
+    try:
+        doc = json.loads(Path(findings_path).read_text())
+    except json.JSONDecodeError as exc:
+        raise CranewatchError(
+            f"not JSON: {exc.msg}", path=str(findings_path), line=exc.lineno
+        ) from None
+    try:
+        validate(doc)
+    except Exception as exc:  # jsonschema.ValidationError: one line, with where
+        where = "/".join(str(p) for p in getattr(exc, "absolute_path", []))
+        message = getattr(exc, "message", str(exc))
+        raise CranewatchError(
+            f"not a cranewatch findings file: {where}: {message}", path=str(findings_path)
+        ) from None
+    if not (outputs.html or outputs.csv or outputs.stix):
+        raise CranewatchError("nothing to do: give --html, --csv or --stix")
+    _write_documents(doc, outputs)
+    return 0
+
+
+def _write_outputs(analysis: Analysis, outputs: Outputs) -> None:
+    """Every requested file; each is written whole or not at all."""
+    if not (outputs.json or outputs.html or outputs.csv or outputs.stix or outputs.evidence):
+        return
+    from cranewatch.report.json_out import findings_document, write_json
+
+    doc = findings_document(analysis)
+    if outputs.json is not None:
+        write_json(doc, outputs.json)
+    _write_documents(doc, outputs)
+    if outputs.evidence is not None:
+        from cranewatch.report.evidence import write_evidence
+
+        write_evidence(analysis, outputs.evidence)
+
+
+def _write_documents(doc: dict, outputs: Outputs) -> None:
+    if outputs.html is not None:
+        from cranewatch.report.html import write_html
+
+        write_html(doc, outputs.html)
+    if outputs.csv is not None:
+        from cranewatch.report.csv_out import write_csv
+
+        write_csv(doc, outputs.csv)
+    if outputs.stix is not None:
+        from cranewatch.report.stix_out import write_stix
+
+        write_stix(doc, outputs.stix)
 
 
 def run_demo(out: Path | None, seed: int) -> int:
@@ -75,18 +145,53 @@ def _demo_in(folder: Path, seed: int, console: Console, keep: bool) -> int:
         f"simulated {result.packets:,} packets: {result.capture.name}, {result.site.name}"
         + (f" in {folder}" if keep else "")
     )
-    json_out = str(folder / "findings.json") if keep else None
-    code = run_analysis([result.capture], result.site, json_out=json_out)
+    outputs = Outputs()
     if keep:
-        console.print(f"findings written to {folder / 'findings.json'}")
+        outputs = Outputs(json=str(folder / "findings.json"), html=folder / "report.html")
+    code = run_analysis([result.capture], result.site, outputs)
+    if keep:
+        console.print(f"findings: {folder / 'findings.json'}, report: {folder / 'report.html'}")
     else:
         console.print("run `cranewatch demo --out DIR` to keep the capture, site file and findings")
     return code
 
 
-def _analyze_with_progress(captures: Sequence[Path], site, show: bool) -> Analysis:
+def _say(line: str) -> None:
+    """One unwrapped line on stderr: greppable, one problem per line."""
+    print(f"cranewatch: {line}", file=sys.stderr, flush=True)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during reading, carrying how far it got for the one-line message."""
+
+    def __init__(self, progress: str) -> None:
+        super().__init__(progress)
+        self.progress = progress
+
+
+class _Reached:
+    """Remembers the last progress report, so that Ctrl-C can say how far reading got."""
+
+    def __init__(self, captures: Sequence[Path]) -> None:
+        self.names = [str(c) for c in captures]
+        self.done = self.total = self.packets = self.before = 0
+
+    def __call__(self, done: int, total: int, packets: int) -> None:
+        if packets < self.packets:  # the count restarts with each capture
+            self.before += self.packets
+        self.done, self.total, self.packets = done, total, packets
+
+    def describe(self) -> str:
+        where = self.names[0] if len(self.names) == 1 else f"{len(self.names)} captures"
+        read = f"{self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB read"
+        return f"{self.before + self.packets:,} packets of {where} ({read})"
+
+
+def _analyze_with_progress(
+    captures: Sequence[Path], site, show: bool, reached: _Reached | None = None
+) -> Analysis:
     if not show:
-        return analyze(captures, site)
+        return analyze(captures, site, progress=reached)
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -113,6 +218,8 @@ def _analyze_with_progress(captures: Sequence[Path], site, show: bool) -> Analys
         def update(done: int, total: int, packets: int) -> None:
             rate = packets / max(time.monotonic() - start, 1e-6)
             bar.update(task, completed=done, total=total or None, pps=f"{rate:,.0f} pkt/s")
+            if reached is not None:
+                reached(done, total, packets)
 
         return analyze(captures, site, progress=update)
 

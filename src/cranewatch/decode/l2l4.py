@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cranewatch.decode import tunnels, wifi
 from cranewatch.decode.packets import Packets
+from cranewatch.decode.tunnels import KIND_ETHERNET, KIND_ETHERTYPE, KIND_PPP, KIND_WIFI, bare
 from cranewatch.sources.batch import RawBatch
 
 ETH_IP4 = 0x0800
@@ -39,6 +41,13 @@ LINK_IPV6 = 229
 LINK_LOOP = 108
 LINK_SLL = 113
 LINK_SLL2 = 276
+LINK_PPP = 9
+LINK_PPP_SERIAL = 50  # PPP in HDLC-like framing, or Cisco HDLC
+LINK_CHDLC = 104
+LINK_80211 = 105
+LINK_RADIOTAP = 127
+LINK_PPI = 192
+MAX_DEPTH = 4  # nested frames decoded: radiotap/PPI payloads and tunnels, each one level
 
 # AF_INET6 values seen in null/loop headers (Linux, NetBSD/OpenBSD, FreeBSD, Darwin).
 _AF_INET6 = (10, 24, 28, 30)
@@ -69,7 +78,9 @@ class _Window:
         self.n = len(off)
         self.off = off
         self.data = data
-        blocks = np.ndarray((len(data) - WINDOW + 1,), dtype=f"V{WINDOW}", buffer=data, strides=(1,))
+        blocks = np.ndarray(
+            (len(data) - WINDOW + 1,), dtype=f"V{WINDOW}", buffer=data, strides=(1,)
+        )
         self.flat = blocks[off].view(np.uint8)
         self._flat_views = {w: _strided(self.flat, w, len(self.flat) - w + 1, 0, 1) for w in _BE}
         self._data_views = {w: _strided(data, w, len(data) - w + 1, 0, 1) for w in _BE}
@@ -199,7 +210,7 @@ def _walk_tags(win: _Window, rows: Rows, et: np.ndarray, pos: np.ndarray, cap: n
     return vlan, et, pos
 
 
-def _ethernet(win: _Window, p: Packets, rows: Rows, cap: np.ndarray) -> np.ndarray:
+def _ethernet(win: _Window, p: Packets, rows: Rows, cap: np.ndarray, _level=None) -> np.ndarray:
     ok = cap >= 14
     dst = win.read(8, rows, 0) >> 16
     src = win.read(8, rows, 6) >> 16
@@ -231,17 +242,17 @@ def _cooked(win, p, rows, cap, hdr: int, alen_width: int, alen_at: int, addr_at:
     return pos
 
 
-def _sll(win, p, rows, cap):
+def _sll(win, p, rows, cap, _level=None):
     # packet type(2) ARPHRD(2) address length(2) address(8) protocol(2)
     return _cooked(win, p, rows, cap, 16, 2, 4, 6, 14)
 
 
-def _sll2(win, p, rows, cap):
+def _sll2(win, p, rows, cap, _level=None):
     # protocol(2) reserved(2) ifindex(4) ARPHRD(2) packet type(1) address length(1) address(8)
     return _cooked(win, p, rows, cap, 20, 1, 11, 12, 0)
 
 
-def _raw(win, p, rows, cap, force: int = 0):
+def _raw(win, p, rows, cap, _level=None, force: int = 0):
     ok = cap >= 1
     if force:
         et = np.full(len(cap), force, dtype=np.uint16)
@@ -253,7 +264,7 @@ def _raw(win, p, rows, cap, force: int = 0):
     return np.where(ok, 0, -1)
 
 
-def _null(win, p, rows, cap):
+def _null(win, p, rows, cap, _level=None):
     """BSD null (family in the writer's byte order) and loop (network order)."""
     ok = cap >= 4
     be = win.read(4, rows, 0)
@@ -265,21 +276,86 @@ def _null(win, p, rows, cap):
     return np.where(ok, 4, -1)
 
 
+def _hdlc(win, p, rows, cap, _level=None):
+    """Cisco HDLC: address, control, then a protocol field that is an EtherType (0x2000 CDP)."""
+    ok = cap >= 4
+    p.ethertype[rows] = np.where(ok, win.read(2, rows, 2), 0)
+    return np.where(ok, 4, -1).astype(np.int32)
+
+
+def _ppp(win, p, rows, cap, _level=None):
+    """PPP (link type 9 and PPPoE/PPTP payloads), with or without FF 03 framing."""
+    idx = np.arange(win.n)[rows]
+    et, pos = tunnels.ppp_header(win, idx, np.zeros(len(idx), dtype=np.int32), cap)
+    p.ethertype[rows] = et
+    return np.where(et != 0, pos, -1).astype(np.int32)
+
+
+def _ppp_serial(win, p, rows, cap, _level=None):
+    """Link type 50: PPP in HDLC-like framing (FF 03), or Cisco HDLC (0F / 8F)."""
+    rel3 = _ppp(win, p, rows, cap)
+    chdlc = (win.read(1, rows, 0) & 0x7F) == 0x0F
+    if chdlc.any():
+        idx = np.arange(win.n)[rows][chdlc]
+        rel3[chdlc] = _hdlc(win, p, idx, cap[chdlc])
+    return rel3
+
+
+def _bare(win, p, rows, cap, level):
+    """A tunnel payload with no link header: its EtherType is in the kind."""
+    ok = cap >= 1
+    p.ethertype[rows] = np.where(ok, level.kinds[rows] & 0xFFFF, 0)
+    return np.where(ok, 0, -1).astype(np.int32)
+
+
 _LINKS = {
     LINK_ETHERNET: _ethernet,
     LINK_SLL: _sll,
     LINK_SLL2: _sll2,
     LINK_NULL: _null,
     LINK_LOOP: _null,
-    LINK_IPV4: lambda w, p, r, c: _raw(w, p, r, c, ETH_IP4),
-    LINK_IPV6: lambda w, p, r, c: _raw(w, p, r, c, ETH_IP6),
+    LINK_IPV4: lambda w, p, r, c, _l=None: _raw(w, p, r, c, force=ETH_IP4),
+    LINK_IPV6: lambda w, p, r, c, _l=None: _raw(w, p, r, c, force=ETH_IP6),
     **{code: _raw for code in LINK_RAW},
+    LINK_PPP: _ppp,
+    LINK_PPP_SERIAL: _ppp_serial,
+    LINK_CHDLC: _hdlc,
+    LINK_80211: wifi.wifi,
+    LINK_RADIOTAP: wifi.radiotap,
+    LINK_PPI: wifi.ppi,
 }
 
 
-def _decode_links(win: _Window, p: Packets, cap: np.ndarray) -> np.ndarray:
+class _Level:
+    """One level of decode: the link kind of each row, and the inner frames found in it.
+
+    An inner frame (radiotap payload, tunnel payload) is a start and an end
+    relative to the packet start plus the kind of frame found there; the arrays
+    are only made when some packet has one, so plain traffic pays nothing.
+    """
+
+    __slots__ = ("kinds", "rel", "end", "kind")
+
+    def __init__(self, kinds: np.ndarray) -> None:
+        self.kinds = kinds
+        self.rel = self.end = self.kind = None
+
+    def mark(self, idx: np.ndarray, rel, end, kind) -> None:
+        if not len(idx):
+            return
+        if self.rel is None:
+            n = len(self.kinds)
+            self.rel = np.full(n, -1, dtype=np.int64)
+            self.end = np.zeros(n, dtype=np.int64)
+            self.kind = np.zeros(n, dtype=np.int64)
+        self.rel[idx] = rel
+        self.end[idx] = end
+        self.kind[idx] = kind
+
+
+def _decode_links(win: _Window, p: Packets, cap: np.ndarray, level: _Level) -> np.ndarray:
     """Link columns of every supported packet; the relative L3 offset of each (-1 none)."""
-    lt = p.linktype
+    lt = level.kinds
     rel3 = np.full(len(lt), -1, dtype=np.int32)
     first = int(lt[0])
     if (lt == first).all():
@@ -287,11 +363,38 @@ def _decode_links(win: _Window, p: Packets, cap: np.ndarray) -> np.ndarray:
     else:
         groups = [(int(code), np.flatnonzero(lt == code)) for code in np.unique(lt)]
     for code, rows in groups:
-        fn = _LINKS.get(code)
+        fn = _bare if code >= KIND_ETHERTYPE else _LINKS.get(code)
         if fn is not None:
             p.supported[rows] = True
-            rel3[rows] = fn(win, p, rows, cap[rows])
+            rel3[rows] = fn(win, p, rows, cap[rows], level)
     return rel3
+
+
+def _shims(win: _Window, p: Packets, rel3: np.ndarray, cap: np.ndarray, level: _Level) -> None:
+    """PPPoE sessions and MPLS label stacks between the link and IP (any link type).
+
+    PPPoE keeps the link's MACs (the client and the concentrator share the
+    segment). IP under MPLS gets has_mac False: the MACs are label switch
+    routers, not the hosts. An Ethernet pseudo-wire is an inner frame.
+    """
+    et = p.ethertype
+    if not (et >= tunnels.ETH_MPLS).any():  # the smallest shim EtherType: plain traffic stops
+        return
+    sel = np.flatnonzero((et == tunnels.ETH_PPPOE) & (rel3 >= 0))
+    if len(sel):
+        inner, pos = tunnels.pppoe(win, sel, rel3[sel], cap[sel])
+        ok = inner != 0
+        et[sel[ok]] = inner[ok]
+        rel3[sel[ok]] = pos[ok]
+    sel = np.flatnonzero(((et == tunnels.ETH_MPLS) | (et == tunnels.ETH_MPLS_MC)) & (rel3 >= 0))
+    if len(sel):
+        inner, pos, pw = tunnels.mpls(win, sel, rel3[sel], cap[sel])
+        ip = sel[inner != 0]
+        et[ip] = inner[inner != 0]
+        rel3[ip] = pos[inner != 0]
+        p.has_mac[ip] = False
+        p.src_mac[ip] = p.dst_mac[ip] = 0
+        level.mark(sel[pw], pos[pw] + 4, cap[sel[pw]], KIND_ETHERNET)
 
 
 # ---------------------------------------------------------------------------- IP layers

@@ -14,6 +14,14 @@ from typing import Any
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# Documentation ranges (RFC 5737, RFC 3849) never route on a real network; when
+# they appear in a capture they stand in for internet addresses (lab setups,
+# simulators, vendor examples), so they count as public here.
+DOCUMENTATION = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
+
 
 @lru_cache(maxsize=65536)
 def parse(ip: str | None) -> Address | None:
@@ -27,9 +35,25 @@ def parse(ip: str | None) -> Address | None:
 
 
 def is_public(ip: str | None) -> bool:
-    """A globally routable unicast address (the internet)."""
+    """A globally routable unicast address (the internet), documentation ranges included."""
     a = parse(ip)
-    return bool(a is not None and a.is_global and not a.is_multicast)
+    if a is None or a.is_multicast:
+        return False
+    return a.is_global or any(a.version == n.version and a in n for n in DOCUMENTATION)
+
+
+# Address space of local networks: RFC 1918, RFC 6598 (CGNAT), link-local, RFC 4193 ULA.
+LOCAL = tuple(
+    ipaddress.ip_network(n)
+    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+              "fc00::/7", "fe80::/10")
+)  # fmt: skip
+
+
+def is_local_space(ip: str | None) -> bool:
+    """An address of a local network (private, CGNAT, link-local, ULA)."""
+    a = parse(ip)
+    return a is not None and any(a.version == n.version and a in n for n in LOCAL)
 
 
 def is_group(ip: str | None) -> bool:
@@ -69,19 +93,24 @@ def is_local_mac(mac: str | None) -> bool:
 
 
 def inside(site: Any, ip: str | None) -> bool:
-    """Inside the site: in a declared zone, or (no site file) not public."""
+    """Inside the site: in a declared zone, or (no site file) in local address space."""
     if parse(ip) is None:
         return False
     if site is not None:
         return bool(site.is_inside(ip))
-    return not is_public(ip)
+    return is_local_space(ip)
 
 
 def outside(site: Any, ip: str | None) -> bool:
-    """A unicast address beyond the site boundary (see `inside`)."""
+    """A unicast address beyond the site boundary: outside the zones, or (no site file) public.
+
+    Reserved and bogon space (240/4, loopback ...) is neither inside nor outside.
+    """
     if parse(ip) is None or is_group(ip) or is_link_local(ip):
         return False
-    return not inside(site, ip)
+    if site is not None:
+        return not site.is_inside(ip)
+    return is_public(ip)
 
 
 def zone_of(site: Any, ip: str | None) -> str | None:

@@ -3,7 +3,9 @@
 Scored in the manner of RITA (Active Countermeasures' beacon analysis) over the
 connection start times of each (inside host, outside endpoint) pair:
 
-  interval skew    1 - |Bowley skewness| of the intervals (symmetric = regular)
+  interval skew    1 - |Bowley skewness| of the intervals (symmetric = regular);
+                   an interquartile range under max(1 s, 2 % of the median)
+                   counts as symmetric
   interval MADM    1 - MADM / median interval (median absolute deviation about
                    the median; relative, so that 10 s and 1 h beacons score alike)
   count            min(1, max(starts / 24, span of the starts / capture span))
@@ -40,6 +42,8 @@ THRESHOLD = 0.8
 MIN_STARTS = 6
 COUNT_FULL = 24
 MIN_SIZED = 3
+SKEW_TOLERANCE_S = 1.0  # interval IQR below this (or 2 % of the median) counts as no spread
+SKEW_TOLERANCE_REL = 0.02
 INFRA_PORTS = {53, 123}  # DNS, NTP: machine-timed by nature; reported low
 COMMON_PORTS = {53, 80, 123, 443, 8080, 8443}
 
@@ -55,11 +59,16 @@ class Pair:
     name: str | None = None
 
 
-def bowley_score(x: np.ndarray) -> tuple[float, float]:
-    """(score, skew): 1 - |Bowley skewness|; a degenerate spread counts as symmetric."""
+def bowley_score(x: np.ndarray, tolerance: float = 0.0) -> tuple[float, float]:
+    """(score, skew): 1 - |Bowley skewness|.
+
+    An interquartile range within `tolerance` counts as symmetric: the quartiles
+    are then equal for practical purposes and their ratio is noise (RITA gets
+    the same effect from whole-second timestamps).
+    """
     q1, q2, q3 = np.percentile(x, [25, 50, 75])
     den = q3 - q1
-    skew = float((q3 + q1 - 2 * q2) / den) if den > 0 else 0.0
+    skew = float((q3 + q1 - 2 * q2) / den) if den > tolerance else 0.0
     return 1.0 - min(1.0, abs(skew)), skew
 
 
@@ -76,7 +85,9 @@ def score(starts: list[float], sizes: list[int], window: float) -> dict[str, flo
     """RITA-style beacon score of one pair's connection starts (sorted) and sizes."""
     ts = np.asarray(sorted(starts), dtype=float)
     iv = np.diff(ts)
-    s_skew, skew = bowley_score(iv)
+    s_skew, skew = bowley_score(
+        iv, max(SKEW_TOLERANCE_S, SKEW_TOLERANCE_REL * float(np.median(iv)))
+    )
     s_madm, madm = madm_score(iv)
     span = float(ts[-1] - ts[0])
     s_count = min(1.0, max(len(ts) / COUNT_FULL, span / window if window > 0 else 0.0))

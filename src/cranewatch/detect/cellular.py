@@ -47,7 +47,7 @@ SPECIFIC = ("vendor", "identity", "cloud", "cgnat", "dhcp-client")
 REPORT_MIN = 0.4
 
 W_VENDOR = (0.6, 0.2)  # strong, weak maker
-W_IDENTITY = (0.7, 0.25)  # names a model, generic cellular wording
+W_IDENTITY = (0.7, 0.3)  # names a model, generic cellular wording
 W_DHCP_HINT = (0.5, 0.1)
 W_DHCP_SERVER = 0.25
 W_ROUTING = 0.25
@@ -373,7 +373,7 @@ def _texts(fields: dict) -> list[str]:
 
 def _names_asked(e: Any) -> list[str]:
     f = e.fields
-    if e.proto == "dns" and not f.get("answers"):
+    if e.proto == "dns" and not f.get("qr") and not f.get("answers"):
         return [str(q[0]) for q in f.get("queries") or [] if q]
     if e.proto == "tls" and f.get("sni"):
         return [str(f["sni"])]

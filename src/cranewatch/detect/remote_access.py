@@ -7,7 +7,9 @@ Two sources of findings:
   domains, when a parser saw the tool's banner (SSH, RFB), when payload_scan saw
   its payload bytes, when a parser labelled the flow's service as the tool, or -
   weakest - when only the server port matches;
-* any session opened from a public address to an inside host, whatever it is.
+* any session opened from a public address to an inside host, whatever it is;
+* an inside host's DNS look-up of a tool's broker when no session of it was
+  captured (medium, confidence 0.7).
 
 Confidence follows the strength of the clue: names, banners and strong payload
 signatures are near-certain; a port alone is a guess, and ports in the
@@ -26,7 +28,7 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import finding, knowledge
-from cranewatch.detect._flows import SYN, Direction, direction, size_text
+from cranewatch.detect._flows import EPHEMERAL, SYN, Direction, direction, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 from cranewatch.knowledge import Knowledge, RemoteTool
@@ -35,6 +37,7 @@ KIND = "remote-access"
 EPHEMERAL_LOW = 32768
 C_NAME, C_BANNER, C_SIG_STRONG, C_SIG_WEAK, C_SERVICE, C_PORT = 0.9, 0.9, 0.85, 0.75, 0.7, 0.45
 C_INBOUND_ONLY = 0.6
+C_LOOKUP = 0.7
 BANNER_FIELDS = ("banner", "version", "server", "software")
 
 
@@ -151,19 +154,27 @@ def _by_port(kn: Knowledge, f: Any, d: Direction) -> Match | None:
 
 
 def _established(f: Any, d: Direction) -> bool:
-    """The server answered: a SYN-ACK, or packets back when the handshake was not seen."""
-    srv_pkts = f.orig_pkts if d.swapped else f.resp_pkts
+    """A two-way session: a SYN-ACK from the server, or (no handshake seen) packets both ways."""
     srv_flags = f.orig_flags if d.swapped else f.resp_flags
     if f.proto == 6 and (f.orig_flags | f.resp_flags) & SYN:
-        return bool(srv_flags & SYN) and srv_pkts > 0
-    return srv_pkts > 0
+        return bool(srv_flags & SYN) and f.orig_pkts > 0 and f.resp_pkts > 0
+    return f.orig_pkts > 0 and f.resp_pkts > 0
+
+
+def _clear(d: Direction) -> bool:
+    """The initiator is known: a seen handshake, or an ephemeral client port facing a service port."""
+    return (
+        d.certain
+        or d.client_port >= EPHEMERAL > d.server_port
+        or d.server_port < 1024 <= d.client_port
+    )
 
 
 def _scenario(site: Any, d: Direction) -> str | None:
     c_in, s_in = _addr.inside(site, d.client_ip), _addr.inside(site, d.server_ip)
-    if not c_in and s_in:
+    if _addr.outside(site, d.client_ip) and s_in:
         return "inbound"
-    if c_in and not s_in:
+    if c_in and _addr.outside(site, d.server_ip):
         return "outbound"
     if c_in and s_in and site is not None:
         zc, zs = site.zone_of(d.client_ip), site.zone_of(d.server_ip)
@@ -173,7 +184,7 @@ def _scenario(site: Any, d: Direction) -> str | None:
 
 def _severity(scenario: str, match: Match | None) -> str:
     if scenario == "inbound":
-        return "critical" if match is not None else "high"
+        return "critical" if match is not None and match.confidence > C_PORT else "high"
     if scenario == "outbound":
         return "high" if match is not None and match.confidence > C_PORT else "medium"
     return "medium"
@@ -192,7 +203,12 @@ def detect(ctx: DetectContext) -> list[Finding]:
             continue
         match = _identify(kn, f, d, ev)
         if match is None:
-            if not (scenario == "inbound" and _addr.is_public(d.client_ip) and _established(f, d)):
+            if not (
+                scenario == "inbound"
+                and _addr.is_public(d.client_ip)
+                and _clear(d)
+                and _established(f, d)
+            ):
                 continue
             match_conf = C_INBOUND_ONLY if d.certain else C_INBOUND_ONLY - 0.2
         else:
@@ -247,7 +263,36 @@ def detect(ctx: DetectContext) -> list[Finding]:
             )
         s.confidence = max(s.confidence, match_conf)
         s.flows.append((f, d))
-    return [_finding(ctx, s) for s in sessions.values()]
+    out = [_finding(ctx, s) for s in sessions.values()]
+    seen = {(s.inside_ip, s.tool) for s in sessions.values()}
+    return out + _lookups_only(ctx, kn, ev, seen)
+
+
+def _lookups_only(ctx: DetectContext, kn: Knowledge, ev: _Evidence, seen: set) -> list[Finding]:
+    """Inside hosts that looked a tool's broker up, when no session of theirs was seen.
+
+    A capture often holds the DNS query but not the session (it went another
+    way, or started before the capture): the lookup still shows the tool in use.
+    """
+    first: dict[tuple[str, str], tuple[Any, str]] = {}
+    for e in ctx.events:
+        if e.proto != "dns" or e.fields.get("qr") or not _addr.inside(ctx.site, e.src_ip):
+            continue
+        for q in e.fields.get("queries") or []:
+            tool = kn.tool_for_name(str(q[0])) if q else None
+            if tool is not None and (e.src_ip, tool.name) not in seen:
+                key = (e.src_ip, tool.name)
+                if key not in first or e.ts < first[key][0].ts:
+                    first[key] = (e, str(q[0]))
+    out = []
+    for (ip, tool), (e, name) in first.items():
+        resolved = next((a for a, n in ev.names.items() if n.lower() == name.lower()), None)
+        evidence = [Evidence(e.ts, f"DNS query for {name} ({tool}); no session to it was captured")]
+        out.append(
+            finding(ctx, KIND, "medium", C_LOOKUP, f"{tool} in use on {ip}: looked up {name}",
+                    evidence, asset_mac=e.src_mac, asset_ip=ip, peer_ip=resolved, peer_name=name)
+        )  # fmt: skip
+    return out
 
 
 def _finding(ctx: DetectContext, s: Session) -> Finding:

@@ -286,7 +286,11 @@ class FlowTable:
         starts = self._starts_by_row(n)
         keys = self._index.keys[:n].tolist()
         cnt, ts = t["cnt"][:n].tolist(), t["ts"][:n].tolist()
-        flags, first, meta = t["flags"][:n, 0].tolist(), t["first"][:n].tolist(), t["meta"][:n].tolist()
+        flags, first, meta = (
+            t["flags"][:n, 0].tolist(),
+            t["first"][:n].tolist(),
+            t["meta"][:n].tolist(),
+        )
         addr_cache: dict[tuple[int, int], str] = {}
 
         def addr(hi: int, lo: int) -> str:

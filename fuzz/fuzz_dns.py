@@ -1,0 +1,9 @@
+"""Fuzz decode/dns.py parse(data).
+
+Run: python fuzz/fuzz_dns.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.
+"""
+
+from _harness import main
+
+if __name__ == "__main__":
+    main("dns")

@@ -1,0 +1,9 @@
+"""Fuzz decode/enip.py parse(data).
+
+Run: python fuzz/fuzz_enip.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.
+"""
+
+from _harness import main
+
+if __name__ == "__main__":
+    main("enip")

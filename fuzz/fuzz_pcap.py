@@ -1,0 +1,9 @@
+"""Fuzz the classic pcap reader (sources/pcap.py) over in-memory streams, two chunk sizes.
+
+Run: python fuzz/fuzz_pcap.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.
+"""
+
+from _harness import main
+
+if __name__ == "__main__":
+    main("pcap")

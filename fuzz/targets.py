@@ -1,0 +1,254 @@
+"""What each fuzz target does with one input: the part shared by atheris, the smoke and the tests.
+
+A target is a function `bytes -> None` that feeds the input to one piece of
+cranewatch and checks the promises that piece makes about hostile bytes: it
+returns (never raises), what it returns is well-formed (offsets inside the
+buffer, dicts that serialise), and errors a user can meet are one-line
+`CranewatchError`s. Any exception escaping a target is a finding.
+
+Imports happen inside `load()` so that a harness can wrap them in
+`atheris.instrument_imports()` and the tests need nothing but cranewatch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+
+# Deep parsers: decode/<name>.py, each with parse(data: bytes) -> dict | None.
+DECODERS = (
+    "arp",
+    "bacnet",
+    "cdp",
+    "dhcp",
+    "dns",
+    "enip",
+    "http",
+    "lldp",
+    "mdns",
+    "modbus",
+    "nbns",
+    "opcua",
+    "pn_dcp",
+    "rfb",
+    "s7comm",
+    "snmp",
+    "ssdp",
+    "ssh",
+    "tls",
+)
+READERS = ("pcap", "pcapng", "gzip")
+TARGETS = (*READERS, *DECODERS, "l2l4", "site")
+
+# Smallest chunk the readers are driven with besides the default: forces
+# records across chunk boundaries (the carry-over path) even for tiny inputs.
+SMALL_CHUNK = 61
+# A pcap file header (little endian, microseconds, snaplen 65535, Ethernet)
+# put in front of inputs that do not start with a pcap magic.
+PCAP_HEADER = bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000")
+
+
+class FuzzFinding(AssertionError):
+    """A promise broken without an exception (bad offsets, multi-line error...)."""
+
+
+def load(name: str) -> Callable[[bytes], None]:
+    """The target function for `name` (imports the cranewatch modules it needs)."""
+    if name in DECODERS:
+        return _decoder(name)
+    if name in ("pcap", "pcapng", "gzip"):
+        return _reader(name)
+    if name == "l2l4":
+        return _l2l4()
+    if name == "site":
+        return _site()
+    raise KeyError(f"unknown fuzz target {name!r}; known: {', '.join(TARGETS)}")
+
+
+# ---------------------------------------------------------------- deep parsers
+
+
+def _decoder(name: str) -> Callable[[bytes], None]:
+    import importlib
+
+    module = importlib.import_module(f"cranewatch.decode.{name}")
+    parse = module.parse
+
+    def one(data: bytes) -> None:
+        got = parse(data)
+        if got is not None and not isinstance(got, dict):
+            raise FuzzFinding(f"{name}.parse returned {type(got).__name__}")
+        if got:
+            json.dumps(got)  # events end up in JSON reports
+
+    return one
+
+
+# ---------------------------------------------------------------- capture readers
+
+
+def _reader(name: str) -> Callable[[bytes], None]:
+    from cranewatch.sources.batch import PAD, InputStats
+    from cranewatch.sources.gunzip import GunzipReader
+    from cranewatch.sources.pcap import MAGICS, read_pcap
+    from cranewatch.sources.pcapng import MAGIC, read_pcapng
+    from cranewatch.sources.stream import Chunker, finish_tail
+
+    def read_all(raw, chunk: int, pcapng: bool) -> InputStats:
+        stats = InputStats(path="fuzz")
+        chunker = Chunker(raw, chunk)
+        reader = read_pcapng if pcapng else read_pcap
+        packets = 0
+        for batch in reader(chunker, stats):
+            _check_batch(batch, PAD)
+            packets += len(batch)
+        finish_tail(stats, chunker, getattr(raw, "problem", None))
+        if packets != stats.packets:
+            raise FuzzFinding(f"stats.packets {stats.packets} != {packets} packets yielded")
+        return stats
+
+    def one(data: bytes) -> None:
+        if name == "gzip":
+            head = GunzipReader(io.BytesIO(data)).read(4)
+            pcapng = head == MAGIC
+            if not pcapng and head not in MAGICS:
+                return
+            for chunk in (4 << 20, SMALL_CHUNK):
+                read_all(GunzipReader(io.BytesIO(data)), chunk, pcapng)
+            return
+        if name == "pcap" and data[:4] not in MAGICS:
+            data = PCAP_HEADER + data
+        if name == "pcapng" and data[:4] != MAGIC:
+            return
+        first = read_all(io.BytesIO(data), 4 << 20, name == "pcapng")
+        second = read_all(io.BytesIO(data), SMALL_CHUNK, name == "pcapng")
+        if first.packets != second.packets or first.bytes != second.bytes:
+            raise FuzzFinding(
+                f"chunk size changes the result: {first.packets}/{first.bytes} packets/bytes "
+                f"vs {second.packets}/{second.bytes}"
+            )
+
+    return one
+
+
+def _check_batch(batch, pad: int) -> None:
+    """Every packet lies inside the buffer, before the PAD zeros."""
+    import numpy as np
+
+    n = len(batch)
+    for col in (batch.caplens, batch.wirelens, batch.ts, batch.linktypes):
+        if len(col) != n:
+            raise FuzzFinding("RawBatch columns of different lengths")
+    if n == 0:
+        return
+    end = batch.offsets.astype(np.int64) + batch.caplens
+    if (batch.offsets < 0).any() or (batch.caplens < 0).any() or end.max() > len(batch.data) - pad:
+        raise FuzzFinding("a packet points outside its batch buffer")
+
+
+# ---------------------------------------------------------------- columnar decode + dispatch
+
+# Link types l2l4 decodes, plus one it does not (to exercise `supported`).
+LINKTYPES = (1, 101, 228, 229, 12, 14, 0, 108, 113, 276, 147)
+
+
+def make_batch(data: bytes):
+    """A RawBatch from fuzz bytes: [linktype index] then (length byte, bytes) records."""
+    import numpy as np
+
+    from cranewatch.sources.batch import PAD, RawBatch
+
+    if not data:
+        data = b"\x00"
+    linktype = LINKTYPES[data[0] % len(LINKTYPES)]
+    offsets, caplens, p = [], [], 1
+    body = bytearray()
+    while p < len(data) and len(offsets) < 64:
+        size = data[p] * 2 + 1  # up to 511 bytes: reaches past the 128-byte window
+        chunk = data[p + 1 : p + 1 + size]
+        offsets.append(len(body))
+        caplens.append(len(chunk))
+        body += chunk
+        p += 1 + size
+    buf = np.frombuffer(bytes(body) + bytes(PAD), dtype=np.uint8)
+    n = len(offsets)
+    return RawBatch(
+        data=buf,
+        offsets=np.array(offsets, dtype=np.int64),
+        caplens=np.array(caplens, dtype=np.int32),
+        wirelens=np.array(caplens, dtype=np.int32),
+        ts=np.arange(n, dtype=np.float64),
+        linktypes=np.full(n, linktype, dtype=np.uint16),
+    )
+
+
+def _l2l4() -> Callable[[bytes], None]:
+    from cranewatch.decode import payload_scan
+    from cranewatch.decode.dispatch import DeepParser
+    from cranewatch.decode.l2l4 import decode_l2l4
+    from cranewatch.inventory.flows import FlowTable
+    from cranewatch.inventory.hosts import HostTable
+
+    deep = DeepParser()
+
+    def one(data: bytes) -> None:
+        batch = make_batch(data)
+        pk = decode_l2l4(batch)
+        _check_packets(batch, pk)
+        deep._per_flow_seen.clear()
+        deep.run(batch, pk, 0)
+        payload_scan.scan(batch, pk)
+        FlowTable().add(pk, batch)
+        HostTable().add(pk, batch)
+        if deep.parse_errors:
+            deep.parse_errors = 0
+            raise FuzzFinding("a deep parser raised inside dispatch")
+
+    return one
+
+
+def _check_packets(batch, pk) -> None:
+    """No offset points past a packet's captured bytes (decode_l2l4's promise)."""
+    import numpy as np
+
+    n = len(batch)
+    if len(pk) != n:
+        raise FuzzFinding(f"Packets has {len(pk)} rows for {n} packets")
+    if n == 0:
+        return
+    end = batch.offsets.astype(np.int64) + batch.caplens
+    for name in ("l3_off", "l4_off", "payload_off"):
+        col = getattr(pk, name)
+        there = col >= 0
+        if (there & ((col < batch.offsets) | (col > end))).any():
+            raise FuzzFinding(f"{name} outside its packet")
+    there = pk.payload_off >= 0
+    if (pk.payload_len < 0).any() or (there & (pk.payload_off + pk.payload_len > end)).any():
+        raise FuzzFinding("payload runs past the captured bytes")
+
+
+# ---------------------------------------------------------------- site file
+
+
+def _site() -> Callable[[bytes], None]:
+    from cranewatch.errors import SiteFileError
+    from cranewatch.inventory.site import loads_site
+
+    def one(data: bytes) -> None:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return  # load_site reports "not UTF-8 text" before parsing
+        try:
+            site = loads_site(text, path="fuzz.yaml")
+        except SiteFileError as exc:
+            shown = str(exc)
+            if "\n" in shown or not shown.startswith("fuzz.yaml:"):
+                raise FuzzFinding(f"site error is not one 'file:line: message' line: {shown!r}")
+            return
+        site.zone_of("10.0.0.1")
+        site.asset_for(None, "10.0.0.1")
+        site.conduit_for("10.0.0.1", "192.168.1.1", "tcp", 502)
+
+    return one

@@ -186,7 +186,8 @@ def run_parser(module, path: Path, per_flow: bool = True) -> list[tuple[Pkt, dic
         data = selected(sel, pkt)
         if data is None:
             continue
-        if per_flow and sel.per_flow:
+        forced = any(len(data) > off and data[off] == byte for off, byte in sel.always)
+        if per_flow and sel.per_flow and not forced:
             # like dispatch.py: L2 parsers count per source MAC, L4 ones per flow
             ends = sorted([(pkt.src_ip, pkt.sport), (pkt.dst_ip, pkt.dport)], key=str)
             key = (pkt.l4, *ends) if data is pkt.payload else pkt.src_mac

@@ -139,13 +139,36 @@ def ref_link(buf: bytes, linktype: int) -> dict | None:
             (family,) = struct.unpack("<I", buf[:4])
         et = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
         out.update(ethertype=et, l3=4)
-    else:
+    elif not _ref_new_link(buf, linktype, out):
         return None
+    if out["l3"] >= 0:
+        _ref_shims(buf, out)
     return out
 
 
-def ref_decode(buf: bytes, linktype: int) -> dict:
-    """Every Packets column for one packet (offsets relative to the packet start)."""
+def ref_decode(buf: bytes, linktype: int, depth: int = 0) -> dict:
+    """Every Packets column for one packet (offsets relative to the packet start).
+
+    Tunnels are decapsulated (see _ref_tunnel): the columns then describe the
+    innermost packet, as decode_l2l4 promises.
+    """
+    out = _ref_decode_outer(buf, linktype)
+    inner = out.pop("inner", None)
+    lim = out.pop("lim", len(buf))
+    if inner is None and out["l4"] >= 0:
+        inner = _ref_tunnel(buf, out, lim)
+    if inner is not None and depth < REF_MAX_DEPTH and _ref_inner_ok(buf, *inner):
+        start, end, kind = inner
+        sub = ref_decode(buf[start:end], kind, depth + 1)
+        for key in ("l3", "l4", "payload"):
+            if sub[key] >= 0:
+                sub[key] += start
+        sub.pop("supported")
+        out.update(sub)
+    return out
+
+
+def _ref_decode_outer(buf: bytes, linktype: int) -> dict:
     link = ref_link(buf, linktype)
     out = {
         "supported": link is not None,
@@ -176,6 +199,7 @@ def ref_decode(buf: bytes, linktype: int) -> dict:
         l4, lim = _ref_ip6(buf, l3, out)
     else:
         return out
+    out["lim"] = lim
     if l4 >= 0 and l4 < lim:
         out["l4"] = l4
         _ref_l4(buf[l4:lim], l4, out)
@@ -505,3 +529,256 @@ def host_results(table) -> dict:
     pairs = {k: (s.pkts, s.first_ts, s.last_ts) for k, s in table.mac_ips().items()}
     ips = {k: (s.pkts, s.bytes, s.first_ts, s.last_ts) for k, s in table.ips_without_mac().items()}
     return {"macs": macs, "pairs": pairs, "ips": ips}
+
+
+# ---------------------------------------------------------------------------- tunnels
+# A plain per-packet walk of the link types and tunnels decode_l2l4 follows,
+# written from the protocol specs one packet at a time (no shared code with
+# decode/tunnels.py or decode/wifi.py).
+
+REF_MAX_DEPTH = 4
+BARE = 1 << 16  # kind of a bare payload: BARE | EtherType
+WIFI_SWAPPED = 1 << 17
+PPP_TO_ET = {0x0021: 0x0800, 0x0057: 0x86DD, 0x0281: 0x8847, 0x0283: 0x8848}
+MIN_INNER = {1: 14, 105: 24, WIFI_SWAPPED: 24, 9: 2, BARE | 0x0800: 20, BARE | 0x86DD: 40}
+
+
+def _u16(buf: bytes, at: int) -> int:
+    return int.from_bytes(buf[at : at + 2], "big")
+
+
+def _ref_ppp(buf: bytes, pos: int) -> tuple[int, int]:
+    """(EtherType or 0, payload position) of a PPP header at pos."""
+    if buf[pos : pos + 2] == b"\xff\x03":
+        pos += 2
+    if pos >= len(buf):
+        return 0, pos
+    if buf[pos] & 1:
+        return PPP_TO_ET.get(buf[pos], 0), pos + 1
+    if pos + 2 > len(buf):
+        return 0, pos + 2
+    return PPP_TO_ET.get(_u16(buf, pos), 0), pos + 2
+
+
+def _ref_wifi(buf: bytes, swapped: bool, out: dict) -> None:
+    if len(buf) < 2:
+        return
+    fc0, flags = (buf[1], buf[0]) if swapped else (buf[0], buf[1])
+    if fc0 & 0x0F != 0x08:  # version 0, data frame
+        return
+    qos = bool(fc0 & 0x80)
+    to_ds, from_ds = bool(flags & 1), bool(flags & 2)
+    base = 30 if to_ds and from_ds else 24
+    hdr = base + (2 if qos else 0) + (4 if qos and flags & 0x80 else 0)
+    if len(buf) < hdr:
+        return
+    a = [_mac(buf[at : at + 6]) for at in (4, 10, 16)]
+    da = a[2] if to_ds else a[0]
+    sa = _mac(buf[24:30]) if to_ds and from_ds else a[2] if from_ds else a[1]
+    out.update(has_mac=True, src_mac=sa, dst_mac=da)
+    if fc0 & 0x40 or flags & 0x40:  # null function or protected: no payload
+        return
+    if qos and buf[base] & 0x80:  # A-MSDU: first subframe
+        if hdr + 14 > len(buf):
+            return
+        out.update(dst_mac=_mac(buf[hdr : hdr + 6]), src_mac=_mac(buf[hdr + 6 : hdr + 12]))
+        hdr += 14
+    if hdr + 8 > len(buf) or buf[hdr : hdr + 6] not in (bytes.fromhex("aaaa03000000"), bytes.fromhex("aaaa030000f8")):
+        return
+    out.update(ethertype=_u16(buf, hdr + 6), l3=hdr + 8)
+
+
+def _ref_new_link(buf: bytes, linktype: int, out: dict) -> bool:
+    """Link types added with tunnels; False when unsupported."""
+    if linktype == 104 or (linktype == 50 and buf and buf[0] & 0x7F == 0x0F):
+        if len(buf) >= 4:
+            out.update(ethertype=_u16(buf, 2), l3=4)
+    elif linktype in (9, 50):
+        et, pos = _ref_ppp(buf, 0)
+        if et:
+            out.update(ethertype=et, l3=pos)
+    elif linktype in (105, WIFI_SWAPPED):
+        _ref_wifi(buf, linktype == WIFI_SWAPPED, out)
+    elif linktype in (127, 192):
+        if len(buf) < 8 or buf[0] != 0:
+            return True
+        length = int.from_bytes(buf[2:4], "little")
+        inner = 105
+        if linktype == 192:
+            inner = int.from_bytes(buf[4:8], "little")
+            if inner not in (1, 105):
+                return True
+        if 8 <= length < len(buf):
+            out["inner"] = (length, len(buf), inner)
+    elif BARE <= linktype < 2 * BARE:
+        if buf:
+            out.update(ethertype=linktype & 0xFFFF, l3=0)
+    else:
+        return False
+    return True
+
+
+def _ref_shims(buf: bytes, out: dict) -> None:
+    """Cisco MetaData, PPPoE session and MPLS between the link header and IP."""
+    pos, et = out["l3"], out["ethertype"]
+    if et == 0x8909 and pos + 8 <= len(buf):
+        et, pos = _u16(buf, pos + 6), pos + 8
+    if et == 0x8864 and pos + 8 <= len(buf) and buf[pos : pos + 2] == b"\x11\x00":
+        inner = PPP_TO_ET.get(_u16(buf, pos + 6), 0)
+        if inner:
+            et, pos = inner, pos + 8
+    if et in (0x8847, 0x8848):
+        at, bottom = pos, 0
+        for _ in range(8):
+            if at + 4 > len(buf):
+                break
+            bottom = buf[at + 2] & 1
+            at += 4
+            if bottom:
+                break
+        if bottom and at < len(buf):
+            nibble = buf[at] >> 4
+            if nibble in (4, 6):
+                et, pos = (0x0800 if nibble == 4 else 0x86DD), at
+                out.update(has_mac=False, src_mac=0, dst_mac=0)
+            elif nibble == 0 and at + 4 + 14 <= len(buf):
+                out["inner"] = (at + 4, len(buf), 1)
+    out.update(ethertype=et, l3=pos)
+
+
+def _ref_gre(buf: bytes, pos: int, end: int):
+    if pos + 4 > end:
+        return None
+    flags, proto = _u16(buf, pos), _u16(buf, pos + 2)
+    version = flags & 7
+    if version == 1:
+        if proto != 0x880B or not flags & 0x2000:
+            return None
+        inner = pos + 8 + (4 if flags & 0x1000 else 0) + (4 if flags & 0x0080 else 0)
+        return (inner, 9) if inner <= end else None
+    if version != 0 or flags & 0x4000:
+        return None
+    inner = pos + 4
+    inner += 4 if flags & 0x8000 else 0
+    inner += 4 if flags & 0x2000 else 0
+    inner += 4 if flags & 0x1000 else 0
+    if proto == 0x8909:  # Cisco MetaData: EtherType first under GRE
+        proto, inner = _u16(buf, inner), inner + 8
+    if proto in (0x0800, 0x86DD, 0x8847, 0x8848, 0x2000, 0x0806):
+        kind = BARE | proto
+    elif proto == 0x6558:
+        kind = 1
+    elif proto == 0x880B:
+        kind = 9
+    elif proto == 0x88BE:
+        kind, inner = 1, inner + (8 if flags & 0x1000 else 0)
+    elif proto == 0x22EB:
+        if inner + 12 > end:
+            return None
+        tail = _u16(buf, inner + 10)
+        if (tail >> 10) & 0x1F:
+            return None
+        kind, inner = 1, inner + 12 + (8 if tail & 1 else 0)
+    else:
+        return None
+    return (inner, kind) if inner <= end else None
+
+
+UDP_DST_ONLY = {6081: "geneve", 2152: "gtpu", 6635: "mpls", 4754: "gre"}
+UDP_EITHER = {4789: "vxlan", 8472: "vxlan", 5247: "capwap", 3544: "teredo", 5072: "ayiya"}
+
+
+def _ref_udp_tunnel(buf: bytes, sport: int, dport: int, pos: int, end: int):
+    """The tunnel named by the destination port, else by the source port (either-end ones)."""
+    name = UDP_DST_ONLY.get(dport) or UDP_EITHER.get(dport) or UDP_EITHER.get(sport)
+    b = buf[pos:end] + bytes(64)  # zeros past the end: every read below is bounded after
+    avail = end - pos
+    if name == "vxlan":
+        if b[0] & 0x08 and b[7] == 0 and avail >= 8:
+            return pos + 8, 1
+    elif name == "geneve":
+        opt = (b[0] & 0x3F) * 4
+        proto = _u16(b, 2)
+        if b[0] >> 6 == 0 and proto in (0x6558, 0x0800, 0x86DD) and 8 + opt <= avail:
+            return pos + 8 + opt, 1 if proto == 0x6558 else BARE | proto
+    elif name == "gtpu":
+        return _ref_gtpu(b, pos, avail)
+    elif name == "mpls":
+        if avail >= 4:
+            return pos, BARE | 0x8847
+    elif name == "gre":
+        return _ref_gre(buf, pos, end)
+    elif name == "capwap":
+        return _ref_capwap(b, pos, avail)
+    elif name == "teredo":
+        at = 0
+        if b[0:2] == b"\x00\x01":
+            at += 4 + b[2] + b[3] + 9
+        if buf[pos + at : pos + at + 2] == b"\x00\x00":
+            at += 8
+        if at + 40 <= avail and buf[pos + at] >> 4 == 6:
+            return pos + at, BARE | 0x86DD
+    elif name == "ayiya":
+        inner = 8 + (1 << (b[0] >> 4)) + (b[1] >> 4) * 4
+        if b[2] & 0xF == 1 and b[3] in (4, 41) and inner <= avail:
+            return pos + inner, BARE | (0x86DD if b[3] == 41 else 0x0800)
+    return None
+
+
+def _ref_gtpu(b: bytes, pos: int, avail: int):
+    flags = b[0]
+    if flags >> 5 != 1 or not flags & 0x10 or b[1] != 0xFF:
+        return None
+    at = 12 if flags & 7 else 8
+    nxt = b[11] if flags & 0x04 else 0
+    for _ in range(4):
+        if nxt == 0 or at >= avail:
+            break
+        size = b[at] * 4
+        if size == 0:
+            return None
+        at += size
+        nxt = b[at - 1] if at - 1 < len(b) else 0
+    if nxt != 0 or at >= avail or b[at] >> 4 not in (4, 6):
+        return None
+    return pos + at, BARE | (0x86DD if b[at] >> 4 == 6 else 0x0800)
+
+
+def _ref_capwap(b: bytes, pos: int, avail: int):
+    word = int.from_bytes(b[:4], "big")
+    hlen = ((word >> 19) & 0x1F) * 4
+    wbid, native = (word >> 9) & 0x1F, (word >> 8) & 1
+    fragment, keepalive = (word >> 7) & 1, (word >> 3) & 1
+    if b[0] != 0 or hlen < 8 or keepalive or hlen > avail:
+        return None
+    if native and wbid != 1:
+        return None
+    if fragment and _u16(b, 6) >> 3:
+        return None
+    if not native:
+        return pos + hlen, 1
+    swapped = hlen + 1 < avail and b[hlen + 1] & 0x0F == 0x08
+    return pos + hlen, WIFI_SWAPPED if swapped else 105
+
+
+def _ref_tunnel(buf: bytes, out: dict, lim: int):
+    """(start, end, kind) of the inner frame of an IP tunnel, or None."""
+    l4, proto = out["l4"], out["proto"]
+    if proto == 4:
+        return l4, lim, BARE | 0x0800
+    if proto == 41:
+        return l4, lim, BARE | 0x86DD
+    found = None
+    if proto == 47:
+        found = _ref_gre(buf, l4, lim)
+    elif proto == 17 and out["sport"] | out["dport"]:
+        found = _ref_udp_tunnel(buf, out["sport"], out["dport"], l4 + 8, lim)
+    return None if found is None else (found[0], lim, found[1])
+
+
+def _ref_inner_ok(buf: bytes, start: int, end: int, kind: int) -> bool:
+    if end - start < MIN_INNER.get(kind, 1):
+        return False
+    if kind in (BARE | 0x0800, BARE | 0x86DD):
+        return buf[start] >> 4 == (4 if kind == BARE | 0x0800 else 6)
+    return True

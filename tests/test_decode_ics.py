@@ -128,12 +128,18 @@ def test_pn_dcp_set_request_describes_the_destination():
 
 def test_pn_dcp_identify_request_is_a_query_not_an_identity():
     results = _results(pn_dcp, "iti-ics-security-tools/profinet/PROFINET-RT-DCP/PROFINET-RT.pcap")
-    assert results and all("identity" not in f and f["queried_name"] for _, f in results)
+    assert results
+    for _, f in results:
+        # the name looked for is recorded on the asker, never as its station name
+        assert f["queried_name"] and set(f["identity"]) == {"dcp_queried_names"}
+        assert f["identity"]["dcp_queried_names"] == [f["queried_name"]]
 
 
 def test_pn_dcp_identify_response_ip_block():
     path = "iti-ics-security-tools/profinet/PROFINET-RT-DCP/ChangeIPUsingDCP.pcap"
-    ((pkt, resp),) = [(p, f) for p, f in _results(pn_dcp, path) if "identity" in f]
+    ((pkt, resp),) = [
+        (p, f) for p, f in _results(pn_dcp, path) if "station_name" in f.get("identity", {})
+    ]
     assert resp["subject_ip"] == "192.168.0.6" and resp["netmask"] == "255.255.255.0"
     assert resp["identity"]["device_id"] == 0x0A01 and resp["identity"]["vendor_id"] == 0x2A
     assert pkt.src_mac.hex(":") == "08:00:06:93:cf:32"

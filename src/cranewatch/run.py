@@ -183,8 +183,8 @@ class _Reached:
 
     def describe(self) -> str:
         where = self.names[0] if len(self.names) == 1 else f"{len(self.names)} captures"
-        read = f"{self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB read"
-        return f"{self.before + self.packets:,} packets of {where} ({read})"
+        read = f" ({self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB read)" if self.total else ""
+        return f"{self.before + self.packets:,} packets of {where}{read}"
 
 
 def _analyze_with_progress(

@@ -13,7 +13,7 @@ import ipaddress
 
 from cranewatch.decode.select import Selector
 
-SELECT = Selector(dst_macs=(0x01000CCCCCCC,), per_flow=4)
+SELECT = Selector(dst_macs=(0x01000CCCCCCC,), ethertypes=(0x2000,), per_flow=4)
 
 SNAP = b"\xaa\xaa\x03\x00\x00\x0c\x20\x00"
 MAX_TLVS = 64

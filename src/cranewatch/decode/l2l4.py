@@ -326,6 +326,10 @@ _LINKS = {
 }
 
 
+# Frame kinds that only occur inside tunnels (never a capture's link type).
+_INNER_LINKS = {tunnels.KIND_WIFI_SWAPPED: wifi.wifi_swapped}
+
+
 class _Level:
     """One level of decode: the link kind of each row, and the inner frames found in it.
 
@@ -363,7 +367,10 @@ def _decode_links(win: _Window, p: Packets, cap: np.ndarray, level: _Level) -> n
     else:
         groups = [(int(code), np.flatnonzero(lt == code)) for code in np.unique(lt)]
     for code, rows in groups:
-        fn = _bare if code >= KIND_ETHERTYPE else _LINKS.get(code)
+        if KIND_ETHERTYPE <= code < 2 * KIND_ETHERTYPE:
+            fn = _bare
+        else:
+            fn = _INNER_LINKS.get(code) or _LINKS.get(code)
         if fn is not None:
             p.supported[rows] = True
             rel3[rows] = fn(win, p, rows, cap[rows], level)
@@ -380,6 +387,9 @@ def _shims(win: _Window, p: Packets, rel3: np.ndarray, cap: np.ndarray, level: _
     et = p.ethertype
     if not (et >= tunnels.ETH_MPLS).any():  # the smallest shim EtherType: plain traffic stops
         return
+    sel = np.flatnonzero((et == tunnels.ETH_CMD) & (rel3 >= 0) & (rel3 + 8 <= cap))
+    if len(sel):
+        et[sel], rel3[sel] = tunnels.cisco_metadata(win, sel, True, et[sel], rel3[sel])
     sel = np.flatnonzero((et == tunnels.ETH_PPPOE) & (rel3 >= 0))
     if len(sel):
         inner, pos = tunnels.pppoe(win, sel, rel3[sel], cap[sel])
@@ -507,13 +517,119 @@ def _decode_l4(win: _Window, p: Packets, rows: Rows, l4: Rel, lim: np.ndarray, o
     _set(p, "payload_len", rows, np.where(has_payload, room - hdr, 0))
 
 
+# ---------------------------------------------------------------------------- tunnels
+
+
+def _ip_tunnels(win: _Window, p: Packets, rel4: np.ndarray, lim: np.ndarray, level: _Level):
+    """Mark the inner frames of GRE, IP-in-IP and UDP tunnels (VXLAN, Geneve, CAPWAP, ...).
+
+    One table lookup per port is the whole cost for ordinary traffic: port 0
+    is in the table, so port-less packets (GRE, IP-in-IP) are looked at too.
+    Non-first fragments have no L4 offset and are never decapsulated.
+    """
+    cand = tunnels.TUNNEL_PORTS.take(p.sport)
+    cand |= tunnels.TUNNEL_PORTS.take(p.dport)
+    if not cand.any():
+        return
+    sel = np.flatnonzero(cand)
+    sel = sel[rel4[sel] >= 0]
+    proto = p.proto[sel]
+    for number, kind in ((4, bare(ETH_IP4)), (41, bare(ETH_IP6))):
+        hit = sel[proto == number]
+        level.mark(hit, rel4[hit], lim[hit], kind)
+    hit = sel[proto == 47]
+    if len(hit):
+        ok, inner, kind = tunnels.gre(win, hit, rel4[hit], lim[hit])
+        level.mark(hit[ok], inner[ok], lim[hit[ok]], kind[ok])
+    udp = sel[proto == _UDP]
+    if not len(udp):
+        return
+    ids = tunnels.udp_tunnel_ids(p.sport[udp], p.dport[udp])
+    for number in np.unique(ids[ids != 0]).tolist():
+        hit = udp[ids == number]
+        reader = tunnels.UDP_TUNNELS[number - 1][2]
+        ok, inner, kind = reader(win, hit, rel4[hit] + 8, lim[hit])
+        level.mark(hit[ok], inner[ok], lim[hit[ok]], kind[ok])
+
+
+# Shortest inner frame worth decoding, by kind: a tunnel whose payload is cut
+# before that keeps its outer columns.
+_MIN_INNER = {
+    KIND_ETHERNET: 14,
+    KIND_WIFI: 24,
+    tunnels.KIND_WIFI_SWAPPED: 24,
+    KIND_PPP: 2,
+    bare(ETH_IP4): 20,
+    bare(ETH_IP6): 40,
+}
+_IP_NIBBLE = {bare(ETH_IP4): 4, bare(ETH_IP6): 6}
+
+# Columns that describe the innermost frame once a packet is decapsulated.
+_INNER_COLUMNS = [
+    name
+    for name in Packets.__dataclass_fields__
+    if name not in ("ts", "caplen", "wirelen", "linktype", "supported")
+]
+
+
+def _inner_rows(win: _Window, level: _Level) -> np.ndarray:
+    """Rows whose inner frame is long enough to decode and, for bare IP, has the version."""
+    idx = np.flatnonzero(level.rel >= 0)
+    rel, kind = level.rel[idx], level.kind[idx]
+    room = level.end[idx] - rel
+    need = np.ones(len(idx), dtype=np.int64)
+    for k, size in _MIN_INNER.items():
+        need[kind == k] = size
+    ok = (rel >= 0) & (room >= need)
+    for k, version in _IP_NIBBLE.items():
+        is_ip = kind == k
+        if is_ip.any():
+            ok[is_ip] &= (win.read(1, idx[is_ip], rel[is_ip]) >> 4) == version
+    return idx[ok]
+
+
+def _decapsulate(win: _Window, batch: RawBatch, p: Packets, level: _Level, depth: int) -> None:
+    """Decode the inner frames as packets of their own and write their columns back.
+
+    All columns then describe the inner packet: a tunnel's outer addresses are
+    the network's, not the crane's. When the inner frame is bare IP (GRE IPv4,
+    IP-in-IP, GTP-U, Teredo) has_mac is False and the MACs and VLAN are 0.
+    """
+    idx = _inner_rows(win, level)
+    if not len(idx):
+        return
+    start = win.off[idx] + level.rel[idx]
+    sub = RawBatch(
+        data=win.data,
+        offsets=start,
+        caplens=(win.off[idx] + level.end[idx] - start).astype(np.int32),
+        wirelens=np.asarray(batch.wirelens)[idx],
+        ts=np.asarray(batch.ts)[idx],
+        linktypes=np.zeros(len(idx), dtype=np.uint16),
+    )
+    inner = _decode(sub, level.kind[idx], depth + 1)
+    for name in _INNER_COLUMNS:
+        getattr(p, name)[idx] = getattr(inner, name)
+
+
+# ---------------------------------------------------------------------------- entry point
+
+
 def decode_l2l4(batch: RawBatch) -> Packets:
     """Decode the link, IP and transport headers of every packet of a batch.
 
     Unsupported link types get supported=False and nothing else. Truncated or
     malformed headers leave their columns at 0 / -1; nothing here raises on
-    bad bytes, and no offset points past a packet's captured length.
+    bad bytes, and no offset points past a packet's captured length. Tunnels
+    (GRE/ERSPAN, VXLAN, Geneve, MPLS, PPPoE, CAPWAP, Teredo, AYIYA, GTP-U,
+    IP-in-IP) are decapsulated up to MAX_DEPTH levels: the columns describe
+    the innermost packet.
     """
+    return _decode(batch, np.asarray(batch.linktypes), 0)
+
+
+def _decode(batch: RawBatch, kinds: np.ndarray, depth: int) -> Packets:
+    """decode_l2l4 with explicit frame kinds (link types, or tunnel payload kinds)."""
     p = _empty(batch)
     n = len(batch)
     if n == 0:
@@ -521,7 +637,9 @@ def decode_l2l4(batch: RawBatch) -> Packets:
     off = np.asarray(batch.offsets, dtype=np.int64)
     cap = p.caplen
     win = _Window(batch, off)
-    rel3 = _decode_links(win, p, cap)
+    level = _Level(kinds)
+    rel3 = _decode_links(win, p, cap, level)
+    _shims(win, p, rel3, cap, level)
     has_l3 = rel3 >= 0
     p.l3_off = np.where(has_l3, off + rel3, -1)
     rel4 = np.full(n, -1, dtype=np.int32)
@@ -535,4 +653,7 @@ def decode_l2l4(batch: RawBatch) -> Packets:
     if rows is not None:
         for group, l4 in _layouts(rows, rel4[rows]):
             _decode_l4(win, p, group, l4, lim[group], off)
+        _ip_tunnels(win, p, rel4, lim, level)
+    if level.rel is not None and depth < MAX_DEPTH:
+        _decapsulate(win, batch, p, level, depth)
     return p

@@ -141,6 +141,36 @@ def _matches(regex: re.Pattern[bytes], buf: memoryview):
     return pos, end, found
 
 
+def _digit_runs(data: np.ndarray) -> np.ndarray:
+    """Offsets q (multiples of 3) where data[q:q + 4] are 4 ASCII digits.
+
+    Why: ISO_RE has no literal prefix, so `re` tries it at every byte (~45 ns
+    a byte, most of a run's time). A container serial is 6 digits in a row and
+    always holds exactly one q = 3k with q + 3 still inside the serial, so
+    numpy looks at every 3rd byte only; the few hits go to the regex in small
+    windows (`_iso_matches`).
+    """
+    d3 = (data[::3] - np.uint8(48)) < 10
+    q = np.flatnonzero(d3[:-1] & d3[1:]) * 3
+    if len(q):
+        q = q[((data[q + 1] - np.uint8(48)) < 10) & ((data[q + 2] - np.uint8(48)) < 10)]
+    return q
+
+
+def _iso_matches(buf: memoryview, data: np.ndarray):
+    """Exactly what `_matches(ISO_RE, buf)` gives, through the `_digit_runs` prefilter."""
+    found = []
+    n = len(data)
+    for q in _digit_runs(data).tolist():
+        # a match with its serial over [q, q + 3] starts >= q - 7 and ends <= q + 8
+        for m in ISO_RE.finditer(buf, max(0, q - 16), min(n, q + 21)):
+            if m.start(2) <= q and q + 3 < m.end(2):
+                found.append(m)
+    pos = np.fromiter((m.start() for m in found), dtype=np.int64, count=len(found))
+    end = np.fromiter((m.end() for m in found), dtype=np.int64, count=len(found))
+    return pos, end, found
+
+
 def _container_number(m: re.Match[bytes]) -> str | None:
     owner, serial, check = (g.decode("ascii") for g in m.groups())
     if not (owner.isupper() or owner.islower()):
@@ -159,11 +189,12 @@ def scan(
     idx, starts, ends = _payload_index(pk)
     if len(idx) == 0:
         return []
-    buf = memoryview(np.ascontiguousarray(batch.data, dtype=np.uint8))
+    data = np.ascontiguousarray(batch.data, dtype=np.uint8)
+    buf = memoryview(data)
     numbers: dict[int, list[str]] = {}
     messages: dict[int, list[str]] = {}
 
-    pos, end, found = _matches(ISO_RE, buf)
+    pos, end, found = _iso_matches(buf, data)
     for i, m in zip(_locate(pos, end, idx, starts, ends).tolist(), found, strict=True):
         number = _container_number(m) if i >= 0 else None
         have = numbers.setdefault(i, [])

@@ -23,11 +23,13 @@ ETH_MPLS = 0x8847
 ETH_MPLS_MC = 0x8848
 ETH_PPPOE = 0x8864
 ETH_CDP = 0x2000  # Cisco HDLC and GRE carry CDP under this protocol number
+ETH_CMD = 0x8909  # Cisco MetaData (TrustSec SGT): 8 bytes holding the next EtherType
 
 KIND_ETHERNET = 1
 KIND_PPP = 9
 KIND_WIFI = 105
 KIND_ETHERTYPE = 1 << 16  # kind = KIND_ETHERTYPE | EtherType: a bare payload
+KIND_WIFI_SWAPPED = 1 << 17  # 802.11 with its frame control bytes swapped (Cisco CAPWAP)
 
 MAX_MPLS_LABELS = 8
 MAX_GTP_EXT = 4
@@ -129,6 +131,16 @@ def mpls(win, idx: np.ndarray, pos: np.ndarray, end: np.ndarray):
     return et, pos, pw
 
 
+def cisco_metadata(win, idx, rows, et: np.ndarray, pos: np.ndarray, in_gre: bool = False):
+    """Skip a Cisco MetaData header on `rows`: (EtherType after it, position after it).
+
+    After an EtherType the header is version, length, option, SGT, EtherType;
+    under GRE the EtherType comes first (as Wireshark's packet-cisco-metadata.c).
+    """
+    after = win.read(2, idx, pos, 0 if in_gre else 6).astype(et.dtype)
+    return np.where(rows, after, et), pos + np.where(rows, 8, 0).astype(pos.dtype)
+
+
 def gre(win, idx: np.ndarray, pos: np.ndarray, end: np.ndarray):
     """GRE (RFC 2784/2890) and enhanced GRE (PPTP): (ok, inner position, inner kind).
 
@@ -146,6 +158,9 @@ def gre(win, idx: np.ndarray, pos: np.ndarray, end: np.ndarray):
     v1 = (version == 1) & (proto == _GRE_PPP) & ((flags & 0x2000) != 0)
     hdr1 = 8 + 4 * has_s + 4 * ((flags & 0x0080) != 0)
     inner = pos + np.where(v1, hdr1, hdr0)
+    cmd = v0 & (proto == ETH_CMD)
+    if cmd.any():
+        proto, inner = cisco_metadata(win, idx, cmd, proto, inner, in_gre=True)
     kind = np.zeros(len(idx), dtype=np.int64)
     bare_rows = v0 & np.isin(proto, _GRE_BARE)
     kind[bare_rows] = KIND_ETHERTYPE | proto[bare_rows]
@@ -165,9 +180,12 @@ def gre(win, idx: np.ndarray, pos: np.ndarray, end: np.ndarray):
 
 
 def vxlan(win, idx, pos, end):
-    """VXLAN (RFC 7348): 8 bytes with the I flag, then an Ethernet frame."""
+    """VXLAN (RFC 7348): 8 bytes (I flag set, last byte reserved 0), then an Ethernet frame.
+
+    Either port: some switches send from 4789 to another port (as Wireshark, we accept it).
+    """
     flags = win.read(1, idx, pos)
-    ok = ((flags & 0x08) != 0) & (pos + 8 <= end)
+    ok = ((flags & 0x08) != 0) & (win.read(1, idx, pos, 7) == 0) & (pos + 8 <= end)
     return ok, pos + 8, np.full(len(idx), KIND_ETHERNET, dtype=np.int64)
 
 
@@ -194,7 +212,12 @@ def capwap(win, idx, pos, end):
     fragment = ((word >> 7) & 1) == 1
     keepalive = ((word >> 3) & 1) == 1
     frag_off = win.read(2, idx, pos, 6) >> 3
-    kind = np.where(native, KIND_WIFI, KIND_ETHERNET).astype(np.int64)
+    # Cisco APs send the 802.11 frame control byte-swapped (Wireshark swaps by default):
+    # when the second byte reads as a data frame's first, take it as swapped.
+    fc1 = win.read(1, idx, pos + hlen, 1)
+    swapped = (fc1 & 0x0F) == 0x08
+    wifi_kind = np.where(swapped, KIND_WIFI_SWAPPED, KIND_WIFI)
+    kind = np.where(native, wifi_kind, KIND_ETHERNET).astype(np.int64)
     ok = ((word >> 24) == 0) & (hlen >= 8) & ~keepalive & (~native | (wbid == 1))
     ok &= ~(fragment & (frag_off != 0)) & (pos + hlen <= end)
     return ok, pos + hlen, kind
@@ -257,7 +280,7 @@ def mpls_udp(win, idx, pos, end):
 
 # UDP tunnels: (ports that identify them, either end or destination only, header reader).
 UDP_TUNNELS = (
-    (PORT_VXLAN, False, vxlan),
+    (PORT_VXLAN, True, vxlan),
     ((PORT_GENEVE,), False, geneve),
     ((PORT_GTPU,), False, gtpu),
     ((PORT_MPLS_UDP,), False, mpls_udp),
@@ -266,3 +289,18 @@ UDP_TUNNELS = (
     ((PORT_TEREDO,), True, teredo),
     ((PORT_AYIYA,), True, ayiya),
 )
+
+# Port -> 1 + index in UDP_TUNNELS: a destination port names its tunnel first,
+# else a source port of the tunnels recognised from either end.
+BY_DPORT = np.zeros(65536, dtype=np.uint8)
+BY_SPORT = np.zeros(65536, dtype=np.uint8)
+for _number, (_ports, _either, _reader) in enumerate(UDP_TUNNELS, start=1):
+    BY_DPORT[list(_ports)] = _number
+    if _either:
+        BY_SPORT[list(_ports)] = _number
+
+
+def udp_tunnel_ids(sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
+    """1 + index in UDP_TUNNELS of each UDP packet's tunnel (0 none)."""
+    by_dst = BY_DPORT.take(dport)
+    return np.where(by_dst != 0, by_dst, BY_SPORT.take(sport))

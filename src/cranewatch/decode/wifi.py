@@ -29,12 +29,14 @@ def _le16(win, idx: np.ndarray, rel, k: int = 0) -> np.ndarray:
     return ((word & 0xFF) << 8) | (word >> 8)
 
 
-def wifi(win, p, rows, cap: np.ndarray, level) -> np.ndarray:
+def wifi(win, p, rows, cap: np.ndarray, level, swapped: bool = False) -> np.ndarray:
     """802.11 frames starting at the packet start: link columns, relative L3 offset."""
     idx = _idx(win, rows)
     fc = win.read(2, idx, 0)
     fc0, flags = fc >> 8, fc & 0xFF
-    data = ((fc0 >> 2) & 3) == 2
+    if swapped:
+        fc0, flags = flags, fc0
+    data = (fc0 & 0x0F) == 0x08  # protocol version 0, type 2
     qos = (fc0 & 0x80) != 0
     to_ds, from_ds = (flags & 1) != 0, (flags & 2) != 0
     four = to_ds & from_ds
@@ -45,11 +47,14 @@ def wifi(win, p, rows, cap: np.ndarray, level) -> np.ndarray:
     a4 = win.read(8, idx, 24) >> 16
     dst = np.where(to_ds, a3, a1)
     src = np.where(four, a4, np.where(from_ds, a3, a2))
-    body = data & ((fc0 & 0x40) == 0) & ((flags & 0x40) == 0)  # not null, not protected
+    # a payload to follow: not a null frame, not protected
+    body = has_mac & ((fc0 & 0x40) == 0) & ((flags & 0x40) == 0)
     amsdu = body & qos & ((win.read(1, idx, base) & 0x80) != 0)
     if amsdu.any():  # first A-MSDU subframe: DA, SA, length, then LLC
-        dst = np.where(amsdu, win.read(8, idx, hdr) >> 16, dst)
-        src = np.where(amsdu, win.read(8, idx, hdr, 6) >> 16, src)
+        whole = amsdu & (hdr + 14 <= cap)
+        dst = np.where(whole, win.read(8, idx, hdr) >> 16, dst)
+        src = np.where(whole, win.read(8, idx, hdr, 6) >> 16, src)
+        body &= ~amsdu | whole
         hdr = hdr + 14 * amsdu
     snap = win.read(8, idx, hdr)
     llc = snap >> 16
@@ -58,8 +63,13 @@ def wifi(win, p, rows, cap: np.ndarray, level) -> np.ndarray:
     p.has_mac[rows] = has_mac
     p.src_mac[rows] = np.where(has_mac, src, zero)
     p.dst_mac[rows] = np.where(has_mac, dst, zero)
-    p.ethertype[rows] = np.where(body & has_mac, snap & 0xFFFF, 0)
-    return np.where(body & has_mac, hdr + 8, -1).astype(np.int32)
+    p.ethertype[rows] = np.where(body, snap & 0xFFFF, 0)
+    return np.where(body, hdr + 8, -1).astype(np.int32)
+
+
+def wifi_swapped(win, p, rows, cap: np.ndarray, level) -> np.ndarray:
+    """802.11 with the frame control bytes swapped, as Cisco APs send it in CAPWAP."""
+    return wifi(win, p, rows, cap, level, swapped=True)
 
 
 def radiotap(win, p, rows, cap: np.ndarray, level) -> np.ndarray:

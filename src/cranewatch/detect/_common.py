@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cranewatch.detect._hosts import hosts_of
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 from cranewatch.knowledge import Knowledge, load
@@ -29,7 +30,14 @@ def finding(
     peer_name: str | None = None,
     variants: tuple[str, ...] = (),
 ) -> Finding:
-    """A Finding with its ATT&CK for ICS ids taken from the knowledge file."""
+    """A Finding with its ATT&CK for ICS ids taken from the knowledge file.
+
+    The asset's MAC and IP are resolved against the inventory (`_hosts`), so
+    that every detector names one device the same way and `merge_findings`
+    can fold them: the device's own MAC (never the router's it was seen
+    through), and its best own IP when the detector knew only the MAC.
+    """
+    asset_mac, asset_ip = hosts_of(ctx).resolve(asset_mac, asset_ip)
     return Finding(
         kind=kind,
         severity=severity,

@@ -34,10 +34,10 @@ from cranewatch.detect._common import (
     AssetIndex,
     declared,
     finding,
-    first_ip,
     gateway_ips,
     knowledge,
 )
+from cranewatch.detect._hosts import hosts_of
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 from cranewatch.knowledge import Knowledge
@@ -410,8 +410,8 @@ def detect(ctx: DetectContext) -> list[Finding]:
     for mac, c in col.cands.items():
         if not c.reportable():
             continue
-        asset = col.index.mac(mac)
-        ips = list(asset.ips) if asset else []
+        hosts = hosts_of(ctx)
+        ips = hosts.ips_of(mac)
         severity, how = _severity(ctx, mac, ips)
         known = [s.ts for s in c.signals if s.ts is not None]
         ts0 = min(known) if known else 0.0
@@ -420,7 +420,7 @@ def detect(ctx: DetectContext) -> list[Finding]:
             (s.detail.split("(")[-1].rstrip(")") for s in c.signals if s.group == "vendor"), None
         )
         what = f"{maker} cellular device" if maker else "Cellular modem/router"
-        lan_ip = next((ip for ip in ips if not col.kn.is_cgnat(ip)), first_ip(asset))
+        lan_ip = hosts.best_ip(mac)
         title = f"{what} {mac}{' (' + lan_ip + ')' if lan_ip else ''}: {how}"
         peer = c.peer or (None, None, None)
         out.append(

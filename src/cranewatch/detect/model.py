@@ -43,8 +43,15 @@ class Finding:
 
     @property
     def key(self) -> tuple:
-        """Findings with one key are one finding (CONTRACT: one per kind, asset, peer)."""
-        return (self.kind, self.asset_mac, self.asset_ip, self.peer_ip, self.peer_port)
+        """Findings with one key are one finding (CONTRACT: one per kind, asset, peer).
+
+        The asset is its MAC when known, its IP otherwise: one device seen once
+        with and once without its IP is one asset. (A router's MAC never stands
+        for the hosts behind it: detectors fill the asset's own MAC, see
+        `detect._hosts`.)
+        """
+        asset = self.asset_mac.lower() if self.asset_mac else self.asset_ip
+        return (self.kind, asset, self.peer_ip, self.peer_port)
 
     def to_json(self) -> dict[str, Any]:
         peer = None
@@ -78,6 +85,7 @@ def merge_findings(findings: list[Finding], max_evidence: int = 20) -> list[Find
             have.severity = f.severity
             have.title = f.title
         have.confidence = max(have.confidence, f.confidence)
+        have.asset_ip = have.asset_ip or f.asset_ip
         have.peer_name = have.peer_name or f.peer_name
         for t in f.attack_ics:
             if t not in have.attack_ics:

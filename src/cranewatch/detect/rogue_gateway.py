@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections import Counter
 
 from cranewatch.detect import _routing
-from cranewatch.detect._common import AssetIndex, declared, finding, first_ip
+from cranewatch.detect._common import AssetIndex, declared, finding
+from cranewatch.detect._hosts import hosts_of
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 
@@ -101,7 +102,7 @@ def _with_site(ctx: DetectContext, table: dict) -> list[Finding]:
         if owner is not None and gw_ips & set(owner.ips):
             continue
         others = [u for (m, z), u in table.items() if z == zone and m != mac]
-        if not gw_macs and not (owner and owner.ips):
+        if not gw_macs and not hosts_of(ctx).ips_of(mac):
             # The declared gateway never showed its address. An address-less MAC is then
             # the gateway unless another MAC carries more of the zone's traffic.
             if not others or use.flows >= max(u.flows for u in others):
@@ -112,13 +113,13 @@ def _with_site(ctx: DetectContext, table: dict) -> list[Finding]:
         ttl_text, untouched = _ttl_text(use)
         if untouched:
             confidence -= 0.3
-        dec = declared(ctx.site, mac, owner.ips if owner else [])
+        dec = declared(ctx.site, mac, hosts_of(ctx).ips_of(mac))
         severity = (
             "medium"
             if dec is not None and getattr(dec, "role", None) in ("router", "modem")
             else "high"
         )
-        ip = first_ip(owner)
+        ip = hosts_of(ctx).best_ip(mac)
         who = f" ({dec.id})" if dec is not None else ""
         title = f"Hosts in zone {zone} route off-subnet traffic through {mac}{who}, not a declared gateway"
         why = f"zone {zone} declares gateway(s) {', '.join(sorted(gw_ips)) or 'none'}"
@@ -168,7 +169,7 @@ def _without_site(ctx: DetectContext, table: dict) -> list[Finding]:
                 title,
                 _evidence(use, why),
                 asset_mac=use.mac,
-                asset_ip=first_ip(owner),
+                asset_ip=hosts_of(ctx).best_ip(use.mac),
             )
         )
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import declared, finding, gateway_ips
+from cranewatch.detect._hosts import Hosts, hosts_of
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 
@@ -21,26 +22,28 @@ KIND = "undeclared-device"
 IDENTITY_SHOWN = 6
 
 
-def _relevant(site: Any, a: Any, gws: set[str]) -> bool:
+def _relevant(site: Any, a: Any, ips: list[str], gws: set[str], hosts: Hosts) -> bool:
     if a.declared_id:
         return False
     if a.mac and _addr.is_group_mac(a.mac):
         return False
-    ips = [ip for ip in a.ips if not _addr.is_group(ip)]
-    if (a.behind_router or not a.mac) and not any(site.is_inside(ip) for ip in ips):
+    ip_only = a.behind_router or not a.mac
+    if ip_only and not any(site.is_inside(ip) for ip in ips):
         return False  # a far address seen through a router
+    if ip_only and any(hosts.mac_of_ip.get(ip) for ip in ips):
+        return False  # in fact a MAC asset's own address: that asset is judged instead
     if gws & set(ips):
         return False
     return declared(site, a.mac, ips) is None
 
 
-def _evidence(a: Any) -> list[Evidence]:
+def _evidence(a: Any, ips: list[str]) -> list[Evidence]:
     ts = a.first_seen if a.first_seen is not None else 0.0
     facts = []
     if a.vendor:
         facts.append(f"vendor {a.vendor}")
-    if a.ips:
-        facts.append(f"IPs {', '.join(a.ips[:4])}")
+    if ips:
+        facts.append(f"IPs {', '.join(ips[:4])}")
     if a.hostnames:
         facts.append(f"hostnames {', '.join(a.hostnames[:3])}")
     out = [Evidence(ts, f"not in the site file; first seen here: {'; '.join(facts) or 'MAC only'}")]
@@ -61,20 +64,25 @@ def detect(ctx: DetectContext) -> list[Finding]:
     if site is None:
         return []
     gws = gateway_ips(site)
+    hosts = hosts_of(ctx)
     out = []
     for a in ctx.assets:
-        if not _relevant(site, a, gws):
+        ips = [ip for ip in a.ips if not _addr.is_group(ip)]
+        if a.mac and not a.behind_router:
+            ips = [ip for ip in hosts.ips_of(a.mac) if not _addr.is_group(ip)]
+        if not _relevant(site, a, ips, gws, hosts):
             continue
-        zone = a.zone or next((site.zone_of(ip) for ip in a.ips if site.zone_of(ip)), None)
+        zone = a.zone or next((site.zone_of(ip) for ip in ips if site.zone_of(ip)), None)
         severity = "high" if zone else "medium"
-        confidence = 0.9 if a.ips else 0.7
+        confidence = 0.9 if ips else 0.7
         name = (
             a.hostnames[0]
             if a.hostnames
             else (a.identity or {}).get("product") or a.vendor or "unknown device"
         )
         where = f" in zone {zone}" if zone else ""
-        title = f"Undeclared device {a.mac or a.ips[0]} ({name}){where}"
+        ip = hosts.best_ip(a.mac) if a.mac and not a.behind_router else (ips or [None])[0]
+        title = f"Undeclared device {a.mac or ip}{f' ({ip})' if a.mac and ip else ''} ({name}){where}"
         out.append(
             finding(
                 ctx,
@@ -82,9 +90,9 @@ def detect(ctx: DetectContext) -> list[Finding]:
                 severity,
                 confidence,
                 title,
-                _evidence(a),
+                _evidence(a, ips),
                 asset_mac=a.mac,
-                asset_ip=a.ips[0] if a.ips else None,
+                asset_ip=ip,
             )
         )
     return out

@@ -116,6 +116,7 @@ class RowIndex:
     def __init__(self, width: int) -> None:
         self.n = 0
         self.keys = np.zeros((64, width), dtype=np.uint64)
+        self.hashes = np.zeros(64, dtype=np.uint64)  # the hash each row was looked up with
         self._h = np.zeros(0, dtype=np.uint64)
         self._row = np.zeros(0, dtype=np.int64)
         self._exact: dict[tuple[int, ...], int] = {}
@@ -144,7 +145,7 @@ class RowIndex:
                 dup[first] = False
                 slow[new[dup]] = True
                 is_new[new[dup]] = False
-            rows[owners] = self._grow(keys[owners])
+            rows[owners] = self._grow(keys[owners], h[owners])
             at = np.searchsorted(self._h, uh)
             self._h = np.insert(self._h, at, uh)
             self._row = np.insert(self._row, at, rows[owners])
@@ -152,18 +153,23 @@ class RowIndex:
             key = tuple(keys[i].tolist())
             row = self._exact.get(key)
             if row is None:
-                row = self._exact[key] = int(self._grow(keys[i : i + 1])[0])
+                row = self._exact[key] = int(self._grow(keys[i : i + 1], h[i : i + 1])[0])
                 is_new[i] = True
             rows[i] = row
         return rows, is_new
 
-    def _grow(self, keys: np.ndarray) -> np.ndarray:
+    def _grow(self, keys: np.ndarray, h: np.ndarray) -> np.ndarray:
         need = self.n + len(keys)
         if need > len(self.keys):
-            fresh = np.zeros((max(need, 2 * len(self.keys)), self.keys.shape[1]), np.uint64)
+            size = max(need, 2 * len(self.keys))
+            fresh = np.zeros((size, self.keys.shape[1]), np.uint64)
             fresh[: self.n] = self.keys[: self.n]
             self.keys = fresh
+            hashes = np.zeros(size, np.uint64)
+            hashes[: self.n] = self.hashes[: self.n]
+            self.hashes = hashes
         self.keys[self.n : need] = keys
+        self.hashes[self.n : need] = h
         rows = np.arange(self.n, need)
         self.n = need
         return rows
@@ -203,10 +209,14 @@ class FlowTable:
                 "ts": (np.float64, 2),  # first, last
                 "flags": (np.uint16, 1),  # dir 0 | dir 1 << 8
                 "first": (np.uint64, 4),  # per direction: first-seen word, destination MAC
-                "meta": (np.int64, 3),  # originator direction, vlan, starts kept
+                # originator direction, vlan, restart candidates kept per direction
+                "meta": (np.int64, 4),
             }
         )
-        self._starts: list[tuple[np.ndarray, np.ndarray]] = []
+        # restart candidates (row, time, direction) of both directions, capped per
+        # direction: flows() keeps the originator's, and merge() can still apply
+        # another table's originator to them
+        self._starts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def __len__(self) -> int:
         return self._index.n
@@ -255,28 +265,68 @@ class FlowTable:
         return prev_last
 
     def _add_starts(self, s: dict, rows, is_new, prev_last) -> None:
-        """Originator packets that begin the flow or follow >= IDLE_RESTART s of silence."""
+        """Packets that begin the flow or follow >= IDLE_RESTART s of silence (either direction)."""
         cand_seg = s["cand_seg"]
-        keep = s["cand_dir"] == self._t["meta"][rows[cand_seg], 0]
-        first = s["cand_first"]
         head_ok = is_new[cand_seg] | (s["cand_ts"] - prev_last[cand_seg] >= IDLE_RESTART)
-        keep &= ~first | head_ok
-        if not keep.any():
+        keep = ~s["cand_first"] | head_ok
+        self._keep_starts(rows[cand_seg[keep]], s["cand_ts"][keep], s["cand_dir"][keep])
+
+    def _keep_starts(self, crow: np.ndarray, cts: np.ndarray, cdir: np.ndarray) -> None:
+        """Store candidates (in time order per flow) up to STARTS_CAP per flow and direction."""
+        if not len(crow):
             return
-        crow = rows[cand_seg[keep]]
-        cts = s["cand_ts"][keep]
-        # candidates are grouped by flow in capture order: rank them within their flow
-        change = np.empty(len(crow), dtype=bool)
+        key = crow * 2 + cdir
+        order = np.argsort(key, kind="stable")
+        ks = key[order]
+        change = np.empty(len(ks), dtype=bool)
         change[0] = True
-        np.not_equal(crow[1:], crow[:-1], out=change[1:])
+        np.not_equal(ks[1:], ks[:-1], out=change[1:])
         bounds = np.flatnonzero(change)
-        rank = np.arange(len(crow)) - np.repeat(bounds, np.diff(np.append(bounds, len(crow))))
-        ok = rank < STARTS_CAP - self._t["meta"][crow, 2]
+        rank = np.empty(len(ks), dtype=np.int64)
+        rank[order] = np.arange(len(ks)) - np.repeat(bounds, np.diff(np.append(bounds, len(ks))))
+        kept = self._t["meta"][:, 2:4]
+        ok = rank < STARTS_CAP - kept[crow, cdir]
         if not ok.any():
             return
-        crow, cts = crow[ok], cts[ok]
-        np.add.at(self._t["meta"][:, 2], crow, 1)
-        self._starts.append((crow, cts))
+        crow, cts, cdir = crow[ok], cts[ok], cdir[ok]
+        np.add.at(kept, (crow, cdir), 1)  # a view: counts land in the table
+        self._starts.append((crow, cts, cdir))
+
+    # ------------------------------------------------------------------ merging
+    def merge(self, other: FlowTable) -> None:
+        """Fold another table in, as if its packets had come after this table's.
+
+        For captures read in parallel (one table per file) and merged in file
+        order. Counts, bytes, flags and times add up whatever the order; the
+        originator, VLAN and first-seen MAC/TTL of a flow come from this table
+        when it has the flow; restart times are exact when `other`'s packets
+        are later than this table's (consecutive files of one capture).
+        """
+        n = other._index.n
+        if not n:
+            return
+        o = other._t
+        keys = other._index.keys[:n]
+        rows, is_new = self._index.lookup(other._index.hashes[:n], keys)
+        self._t.ensure(self._index.n)
+        s = {
+            "cnt": o["cnt"][:n],
+            "ts": o["ts"][:n],
+            "flags": o["flags"][:n, 0],
+            "first": o["first"][:n],
+            "orig": o["meta"][:n, 0],
+            "vlan": o["meta"][:n, 1],
+        }
+        prev_last = self._merge(s, rows, is_new)
+        if not other._starts:
+            return
+        orow = np.concatenate([r for r, _, _ in other._starts])
+        cts = np.concatenate([t for _, t, _ in other._starts])
+        cdir = np.concatenate([d for _, _, d in other._starts])
+        # other's first packet of a flow this table had is a start only after a silence
+        head = cts == o["ts"][orow, 0]
+        keep = ~head | is_new[orow] | (cts - prev_last[orow] >= IDLE_RESTART)
+        self._keep_starts(rows[orow[keep]], cts[keep], cdir[keep])
 
     # ------------------------------------------------------------------ results
     def flows(self) -> list[Flow]:
@@ -340,8 +390,13 @@ class FlowTable:
         per_row: list[list[float]] = [[] for _ in range(n)]
         if not self._starts:
             return per_row
-        rows = np.concatenate([r for r, _ in self._starts])
-        ts = np.concatenate([t for _, t in self._starts])
+        rows = np.concatenate([r for r, _, _ in self._starts])
+        ts = np.concatenate([t for _, t, _ in self._starts])
+        dirs = np.concatenate([d for _, _, d in self._starts])
+        mine = dirs == self._t["meta"][rows, 0]
+        rows, ts = rows[mine], ts[mine]
+        if not len(rows):
+            return per_row
         order = np.argsort(rows, kind="stable")
         rows, ts = rows[order], ts[order]
         cuts = np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))

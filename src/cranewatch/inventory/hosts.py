@@ -102,6 +102,12 @@ class _Counter:
         if bits is not None:
             self.bits[rows] |= np.bitwise_or.reduceat(bits[order], seg, axis=0)
 
+    def merge(self, other: _Counter) -> None:
+        """Fold another counter's rows in (sums, earliest first, latest last, OR of bitmaps)."""
+        keys, cnt, span, bits = other.rows()
+        bitmaps = bits if bits.shape[1] else None
+        self.add(keys, cnt[:, 0], cnt[:, 1], span[:, 0], span[:, 1], bitmaps)
+
     def rows(self):
         n = self.index.n
         return self.index.keys[:n], self.cnt[:n], self.span[:n], self.bits[:n]
@@ -169,6 +175,11 @@ class HostTable:
         sel = np.flatnonzero(has_mac & _is_unicast(g["dst_mac"]))
         if len(sel):
             self._recv.add(g["dst_mac"][sel, None], pk[sel], by[sel], first[sel], last[sel])
+
+    def merge(self, other: HostTable) -> None:
+        """Fold another table in (another capture read in parallel); order does not matter."""
+        self._src.merge(other._src)
+        self._recv.merge(other._recv)
 
     def _rows(self):
         keys, cnt, span, bits = self._src.rows()

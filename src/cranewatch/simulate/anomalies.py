@@ -909,6 +909,15 @@ def benign(sc: Scenario) -> list[dict]:
             "site NTP server polling a pool server every 64 s (conduit)",
             ["beaconing", "policy-violation"],
         )
+    resolver = sc.public_nodes.get("upstream-dns")
+    if resolver is not None:
+        add(
+            "dns-upstream",
+            sc.by_id("dc01"),
+            _peer(resolver, 53),
+            "site DNS server forwarding cache misses to its upstream resolver (conduit)",
+            ["beaconing", "policy-violation"],
+        )
     ws, shop, refs = sc.notes["wrong_digits"]
     add(
         "wrong-check-digits",

@@ -77,6 +77,42 @@ def walk(buf: bytearray, p: int, n: int, unpack_u32) -> list[int]:
     return offs
 
 
+def fast_walk(buf: bytearray, p: int, n: int, header: PcapHeader) -> np.ndarray | None:
+    """What `walk` returns, found with numpy; None when the shortcut cannot prove it.
+
+    Why: the Python walk costs ~150 ns a record, the largest serial cost of
+    reading. Record headers are found instead as the byte positions whose
+    timestamp shares its top byte with the first record's (one compare over the
+    block) and whose caplen and fraction are sane. Those candidates are the
+    walk exactly when they form one chain from `p` (each one's end is the next
+    one's start) that runs to the end of the block, once candidates no other
+    candidate points at are dropped; a missed record, an odd timestamp or a
+    stray that another stray points at breaks the chain and the caller walks.
+    """
+    lim = n - RECORD_HEADER
+    if p > lim:
+        return np.empty(0, np.int64)
+    view = np.frombuffer(buf, dtype=np.uint8, count=n)
+    top = 3 if header.endian == "<" else 0
+    cand = np.flatnonzero(view[p + top : lim + top + 1] == view[p + top]) + p
+    u32 = u32_view(buf, n, header.endian)
+    caplen = u32[cand + 8].astype(np.int64)
+    frac_ok = u32[cand + 4] < (1_000_000_000 if header.nano else 1_000_000)
+    ok = frac_ok & (caplen <= header.max_caplen)
+    cand, nxt = cand[ok], cand[ok] + RECORD_HEADER + caplen[ok]
+    if not len(cand) or cand[0] != p:
+        return None
+    # stray candidates (bytes in a payload that look like a header) are pointed to by none
+    j = np.minimum(np.searchsorted(cand, nxt), len(cand) - 1)
+    pointed = np.zeros(len(cand), dtype=bool)
+    pointed[j[cand[j] == nxt]] = True
+    pointed[0] = True
+    cand, nxt = cand[pointed], nxt[pointed]
+    if (nxt[:-1] != cand[1:]).any() or nxt[-1] <= lim:
+        return None
+    return cand
+
+
 def u32_view(buf: bytearray, n: int, endian: str) -> np.ndarray:
     """uint32 starting at every byte of buf[:n] (unaligned, stride 1, no copy)."""
     count = max(0, n - 3)
@@ -120,10 +156,11 @@ def _block_columns(buf, start, n, header, unpack_u32):
     Returns (record offsets, caplens, end of the last complete record, the
     caplen of a broken record that follows or None, bytes the next block needs).
     """
-    offs = walk(buf, start, n, unpack_u32)
-    if not offs:
+    pos = fast_walk(buf, start, n, header)
+    if pos is None:
+        pos = np.array(walk(buf, start, n, unpack_u32), dtype=np.int64)
+    if not len(pos):
         return np.empty(0, np.int64), np.empty(0, np.int64), start, None, RECORD_HEADER
-    pos = np.array(offs, dtype=np.int64)
     u32 = u32_view(buf, n, header.endian)
     caplens = u32[pos + 8].astype(np.int64)
     bad = np.flatnonzero(caplens > header.max_caplen)

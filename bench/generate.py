@@ -74,8 +74,16 @@ def _frame(payload: bytes, ethertype: int, vlan: bool, dst: bytes = _ZERO_MAC) -
 
 
 def ip_template(
-    proto: int, sport: int, dport: int, app: bytes, *, v6: bool = False, vlan: bool = False,
-    flags: int = dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH, ctr16=(), ctr32=(),
+    proto: int,
+    sport: int,
+    dport: int,
+    app: bytes,
+    *,
+    v6: bool = False,
+    vlan: bool = False,
+    flags: int = dpkt.tcp.TH_ACK | dpkt.tcp.TH_PUSH,
+    ctr16=(),
+    ctr32=(),
 ) -> Template:
     """A TCP or UDP packet; `ctr16`/`ctr32` are offsets into `app`."""
     if proto == 6:
@@ -99,9 +107,15 @@ def ip_template(
     app_off = l4off + l4len
     syn_fin = 1 if flags & (dpkt.tcp.TH_SYN | dpkt.tcp.TH_FIN) else 0
     return Template(
-        bytes(raw), l3, 6 if v6 else 4, l4off, proto == 6,
+        bytes(raw),
+        l3,
+        6 if v6 else 4,
+        l4off,
+        proto == 6,
         len(app) + syn_fin if proto == 6 else 0,
-        [app_off + o for o in ctr16], [app_off + o for o in ctr32], vlan,
+        [app_off + o for o in ctr16],
+        [app_off + o for o in ctr32],
+        vlan,
     )
 
 
@@ -149,7 +163,9 @@ def enip_list_identity_resp(vendor: int, dtype: int, code: int, serial: int, nam
         struct.pack("<H", 1)
         + struct.pack(">HHI8s", 2, 44818, 0, b"\0" * 8)  # sockaddr (big-endian)
         + struct.pack("<HHHBBHI", vendor, dtype, code, 20, 11, 0x0030, serial)
-        + bytes([len(nm)]) + nm + b"\x03"
+        + bytes([len(nm)])
+        + nm
+        + b"\x03"
     )
     cpf = struct.pack("<HHH", 1, 0x000C, len(item)) + item
     return struct.pack("<HHII8sI", 0x63, len(cpf), 0, 0, b"\0" * 8, 0) + cpf
@@ -175,7 +191,10 @@ def dns_answer(name: str, ip: bytes) -> bytes:
 def dhcp(msg: int, mac: bytes, host: str, vendor: str, yiaddr: bytes = b"\0" * 4) -> bytes:
     opts = [(dpkt.dhcp.DHCP_OPT_MSGTYPE, bytes([msg])), (12, host.encode()), (60, vendor.encode())]
     d = dpkt.dhcp.DHCP(
-        op=1 if msg in (1, 3) else 2, chaddr=mac, xid=0x3903F326, yiaddr=int.from_bytes(yiaddr),
+        op=1 if msg in (1, 3) else 2,
+        chaddr=mac,
+        xid=0x3903F326,
+        yiaddr=int.from_bytes(yiaddr),
         opts=opts,
     )
     return bytes(d)
@@ -185,9 +204,14 @@ def tls_client_hello(sni: str, rng) -> bytes:
     name = sni.encode()
     sni_ext = struct.pack(">HHHBH", 0, len(name) + 5, len(name) + 3, 0, len(name)) + name
     body = (
-        b"\x03\x03" + rng.integers(0, 256, 32, dtype=np.uint8).tobytes() + b"\x00"
-        + struct.pack(">H", 4) + b"\x13\x01\xc0\x2f" + b"\x01\x00"
-        + struct.pack(">H", len(sni_ext)) + sni_ext
+        b"\x03\x03"
+        + rng.integers(0, 256, 32, dtype=np.uint8).tobytes()
+        + b"\x00"
+        + struct.pack(">H", 4)
+        + b"\x13\x01\xc0\x2f"
+        + b"\x01\x00"
+        + struct.pack(">H", len(sni_ext))
+        + sni_ext
     )
     hs = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs
@@ -201,7 +225,9 @@ def tls_server_hello(rng) -> bytes:
 
 
 def tls_data(size: int, rng) -> bytes:
-    return b"\x17\x03\x03" + struct.pack(">H", size) + rng.integers(0, 256, size, np.uint8).tobytes()
+    return (
+        b"\x17\x03\x03" + struct.pack(">H", size) + rng.integers(0, 256, size, np.uint8).tobytes()
+    )
 
 
 def lldp(chassis: bytes, port: str, sysname: str, descr: str) -> bytes:
@@ -209,8 +235,12 @@ def lldp(chassis: bytes, port: str, sysname: str, descr: str) -> bytes:
         return struct.pack(">H", (t << 9) | len(v)) + v
 
     return (
-        tlv(1, b"\x04" + chassis) + tlv(2, b"\x05" + port.encode()) + tlv(3, b"\x00\x78")
-        + tlv(5, sysname.encode()) + tlv(6, descr.encode()) + tlv(0, b"")
+        tlv(1, b"\x04" + chassis)
+        + tlv(2, b"\x05" + port.encode())
+        + tlv(3, b"\x00\x78")
+        + tlv(5, sysname.encode())
+        + tlv(6, descr.encode())
+        + tlv(0, b"")
     )
 
 
@@ -261,8 +291,15 @@ class Net:
         )
         start = len(self.conv)
         self.conv.extend(
-            zip(a.tolist(), b.tolist(), pa.tolist(), pb.tolist(),
-                [vlan] * a.size, [int(v6)] * a.size, strict=True)
+            zip(
+                a.tolist(),
+                b.tolist(),
+                pa.tolist(),
+                pb.tolist(),
+                [vlan] * a.size,
+                [int(v6)] * a.size,
+                strict=True,
+            )
         )
         return np.arange(start, len(self.conv))
 
@@ -280,9 +317,15 @@ class Sched:
     def add(self, ts, tpl, conv, d, ctr) -> None:
         ts = np.asarray(ts, dtype=np.float64)
         n = ts.size
-        for name, v, dt in (("tpl", tpl, np.int32), ("conv", conv, np.int32),
-                            ("dir", d, np.uint8), ("ctr", ctr, np.uint32)):
-            getattr(self, name).append(np.broadcast_to(np.asarray(v, dtype=dt), ts.shape).ravel().copy())
+        for name, v, dt in (
+            ("tpl", tpl, np.int32),
+            ("conv", conv, np.int32),
+            ("dir", d, np.uint8),
+            ("ctr", ctr, np.uint32),
+        ):
+            getattr(self, name).append(
+                np.broadcast_to(np.asarray(v, dtype=dt), ts.shape).ravel().copy()
+            )
         self.ts.append(ts.ravel())
         assert all(len(getattr(self, k)[-1]) == n for k in ("tpl", "conv", "dir", "ctr"))
 
@@ -310,16 +353,25 @@ def _exchange(sched, pool_ids, starts, conv, dirs, gaps, ctr=None):
     k = len(pool_ids)
     conv = np.broadcast_to(np.asarray(conv)[:, None] if np.ndim(conv) else conv, ts.shape)
     c = np.zeros(ts.shape) if ctr is None else np.broadcast_to(np.asarray(ctr)[:, None], ts.shape)
-    sched.add(ts, np.broadcast_to(np.array(pool_ids), ts.shape), conv,
-              np.broadcast_to(np.array(dirs), ts.shape), c)
+    sched.add(
+        ts,
+        np.broadcast_to(np.array(pool_ids), ts.shape),
+        conv,
+        np.broadcast_to(np.array(dirs), ts.shape),
+        c,
+    )
     return k
 
 
 PLC_NAMES = ("1756-L83E/B", "1769-L33ER/A", "5069-L320ER", "1756-EN2T/D", "TM251MESE")
 CLOUD_NAMES = (
-    "telemetry.crane-vendor.example.com", "update.vendor-plc.example.net",
-    "api.tos-cloud.example.org", "ocsp.ca.example.com", "time.windows.example.com",
-    "portal.remote-support.example.net", "cdn.hmi-vendor.example.com",
+    "telemetry.crane-vendor.example.com",
+    "update.vendor-plc.example.net",
+    "api.tos-cloud.example.org",
+    "ocsp.ca.example.com",
+    "time.windows.example.com",
+    "portal.remote-support.example.net",
+    "cdn.hmi-vendor.example.com",
 )
 
 
@@ -337,10 +389,14 @@ def build(total: int, seed: int):
     for i, m in enumerate(masters):
         vlan = 30 if i == 3 else 0
         qty = 10 + 5 * i
-        req = pool.add(f"mb-req{i}", ip_template(6, 0, 502, modbus_req(1, 100, qty), vlan=bool(vlan),
-                                                 ctr16=(0,)))
-        rsp = pool.add(f"mb-rsp{i}", ip_template(6, 502, 0, modbus_resp(1, qty, rng), vlan=bool(vlan),
-                                                 ctr16=(0,)))
+        req = pool.add(
+            f"mb-req{i}",
+            ip_template(6, 0, 502, modbus_req(1, 100, qty), vlan=bool(vlan), ctr16=(0,)),
+        )
+        rsp = pool.add(
+            f"mb-rsp{i}",
+            ip_template(6, 502, 0, modbus_resp(1, qty, rng), vlan=bool(vlan), ctr16=(0,)),
+        )
         cs = net.conversations(m, plcs[16 * i : 16 * i + 16], 49152 + np.arange(16), 502, vlan)
         t = _periodic(rng, duration, 0.1, 0.002, 16)
         tid = np.broadcast_to(np.arange(t.shape[1]) & 0xFFFF, t.shape)
@@ -354,10 +410,30 @@ def build(total: int, seed: int):
     adapters = [net.host(f"10.20.1.{20 + i}", oui=b"\x00\x00\xbc") for i in range(16)]
     for j, ad in enumerate(adapters):
         vlan = 0
-        o2t = pool.add(f"io-o2t{j}", ip_template(17, 2222, 2222, enip_io(0x1000 + j, 32, rng),
-                                                 vlan=bool(vlan), ctr16=(18,), ctr32=(10,)))
-        t2o = pool.add(f"io-t2o{j}", ip_template(17, 2222, 2222, enip_io(0x2000 + j, 64, rng),
-                                                 vlan=bool(vlan), ctr16=(18,), ctr32=(10,)))
+        o2t = pool.add(
+            f"io-o2t{j}",
+            ip_template(
+                17,
+                2222,
+                2222,
+                enip_io(0x1000 + j, 32, rng),
+                vlan=bool(vlan),
+                ctr16=(18,),
+                ctr32=(10,),
+            ),
+        )
+        t2o = pool.add(
+            f"io-t2o{j}",
+            ip_template(
+                17,
+                2222,
+                2222,
+                enip_io(0x2000 + j, 64, rng),
+                vlan=bool(vlan),
+                ctr16=(18,),
+                ctr32=(10,),
+            ),
+        )
         c = net.conversation(scanners[j % 4], ad, 2222, 2222, vlan)
         for d, tp in ((0, o2t), (1, t2o)):
             t = _periodic(rng, duration, 0.01, 0.0003, 1)[0]
@@ -371,8 +447,12 @@ def build(total: int, seed: int):
     s.add(t, li_req, c, 0, 0)
     for j, ad in enumerate(adapters + plcs[:8]):
         name = PLC_NAMES[j % len(PLC_NAMES)]
-        tp = pool.add(f"li-rsp{j}", ip_template(17, 44818, 44818, enip_list_identity_resp(
-            1, 14, 100 + j, 0x60000000 + j, name)))
+        tp = pool.add(
+            f"li-rsp{j}",
+            ip_template(
+                17, 44818, 44818, enip_list_identity_resp(1, 14, 100 + j, 0x60000000 + j, name)
+            ),
+        )
         cj = net.conversation(scanners[0], ad, 44818, 44818)
         s.add(t + 0.001 + 0.0005 * j, tp, cj, 1, 0)
 
@@ -382,8 +462,13 @@ def build(total: int, seed: int):
     sizes = (1388, 1388, 1388, 1100, 640)
     for k, cam in enumerate(cams):
         v6 = k < 2
-        tps = [pool.add(f"rtp{z}{v6}", ip_template(17, 0, 0, rtp(z, z == 640, rng), v6=v6,
-                                                   ctr16=(2,), ctr32=(4,))) for z in sizes]
+        tps = [
+            pool.add(
+                f"rtp{z}{v6}",
+                ip_template(17, 0, 0, rtp(z, z == 640, rng), v6=v6, ctr16=(2,), ctr32=(4,)),
+            )
+            for z in sizes
+        ]
         c = net.conversation(cam, nvr[k % 2], 50000 + 2 * k, 40000 + 2 * k, 0, v6)
         t = np.sort(_periodic(rng, duration, 1 / 55, 0.002, 1)[0])
         which = rng.choice(len(tps), len(t), p=(0.3, 0.3, 0.2, 0.1, 0.1))
@@ -404,11 +489,26 @@ def build(total: int, seed: int):
     sport = rng.integers(1024, 65535, len(tq))
     for v6 in (False, True):
         sel = np.isin(who, list(v6_clients)) == v6
-        q = np.array([pool.add(f"dnsq{n}{v6}", ip_template(17, 0, 53, dns_query(CLOUD_NAMES[n]),
-                                                           v6=v6, ctr16=(0,)))
-                      for n in range(len(CLOUD_NAMES))])
-        a = np.array([pool.add(f"dnsa{n}{v6}", ip_template(17, 53, 0, dns_answer(
-            CLOUD_NAMES[n], net.ip4[clouds[n]]), v6=v6, ctr16=(0,))) for n in range(len(CLOUD_NAMES))])
+        q = np.array(
+            [
+                pool.add(
+                    f"dnsq{n}{v6}",
+                    ip_template(17, 0, 53, dns_query(CLOUD_NAMES[n]), v6=v6, ctr16=(0,)),
+                )
+                for n in range(len(CLOUD_NAMES))
+            ]
+        )
+        a = np.array(
+            [
+                pool.add(
+                    f"dnsa{n}{v6}",
+                    ip_template(
+                        17, 53, 0, dns_answer(CLOUD_NAMES[n], net.ip4[clouds[n]]), v6=v6, ctr16=(0,)
+                    ),
+                )
+                for n in range(len(CLOUD_NAMES))
+            ]
+        )
         cs = net.conversations(np.array(clients)[who[sel]], dns_srv, sport[sel], 53, 0, v6)
         txid = rng.integers(0, 65536, sel.sum())
         s.add(tq[sel], q[name[sel]], cs, 0, txid)
@@ -416,58 +516,125 @@ def build(total: int, seed: int):
 
     # TLS: 2.5 sessions/s, 16 packets each
     syn = pool.add("syn443", ip_template(6, 0, 443, b"", flags=dpkt.tcp.TH_SYN))
-    synack = pool.add("synack443", ip_template(6, 443, 0, b"", flags=dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK))
+    synack = pool.add(
+        "synack443", ip_template(6, 443, 0, b"", flags=dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK)
+    )
     ack = pool.add("ack443", ip_template(6, 0, 443, b"", flags=dpkt.tcp.TH_ACK))
     ack_r = pool.add("ack443r", ip_template(6, 443, 0, b"", flags=dpkt.tcp.TH_ACK))
     fin = pool.add("fin443", ip_template(6, 0, 443, b"", flags=dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK))
-    fin_r = pool.add("fin443r", ip_template(6, 443, 0, b"", flags=dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK))
+    fin_r = pool.add(
+        "fin443r", ip_template(6, 443, 0, b"", flags=dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK)
+    )
     sh = pool.add("tls-sh", ip_template(6, 443, 0, tls_server_hello(rng)))
     big = pool.add("tls-big", ip_template(6, 443, 0, tls_data(1395, rng)))
     small = pool.add("tls-small", ip_template(6, 0, 443, tls_data(300, rng)))
-    ch = np.array([pool.add(f"ch{n}", ip_template(6, 0, 443, tls_client_hello(CLOUD_NAMES[n], rng)))
-                   for n in range(len(CLOUD_NAMES))])
+    ch = np.array(
+        [
+            pool.add(f"ch{n}", ip_template(6, 0, 443, tls_client_hello(CLOUD_NAMES[n], rng)))
+            for n in range(len(CLOUD_NAMES))
+        ]
+    )
     tt = _events(rng, duration, 2.5)
     who = rng.integers(0, 60, len(tt))
     srv = rng.integers(0, len(CLOUD_NAMES), len(tt))
-    cs = net.conversations(np.array(clients)[who], np.array(clouds)[srv],
-                           rng.integers(1024, 65535, len(tt)), 443)
+    cs = net.conversations(
+        np.array(clients)[who], np.array(clouds)[srv], rng.integers(1024, 65535, len(tt)), 443
+    )
     seq = [syn, synack, ack, -1, sh, ack, small, big, big, big, ack, big, ack, fin, fin_r, ack]
     dirs = [0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0]
-    gaps = [0, 0.02, 0.02, 0.0001, 0.03, 0.001, 0.01, 0.03, 0.0002, 0.0002, 0.001, 0.05, 0.001,
-            1.5, 0.02, 0.02]
+    gaps = [
+        0,
+        0.02,
+        0.02,
+        0.0001,
+        0.03,
+        0.001,
+        0.01,
+        0.03,
+        0.0002,
+        0.0002,
+        0.001,
+        0.05,
+        0.001,
+        1.5,
+        0.02,
+        0.02,
+    ]
     ts = tt[:, None] + np.cumsum(gaps)[None, :]
     tpl = np.broadcast_to(np.array(seq), ts.shape).copy()
     tpl[:, 3] = ch[srv]
-    s.add(ts, tpl, np.broadcast_to(cs[:, None], ts.shape), np.broadcast_to(np.array(dirs), ts.shape), 0)
+    s.add(
+        ts,
+        tpl,
+        np.broadcast_to(cs[:, None], ts.shape),
+        np.broadcast_to(np.array(dirs), ts.shape),
+        0,
+    )
     _ = ack_r
 
     # HTTP to a web HMI and to a TOS server that ships container lists: 1 session/s, 8 packets
     hmi = net.host("10.40.0.5", oui=b"\x00\x0e\x8c")
-    get = pool.add("http-get", ip_template(6, 0, 80, (
-        b"GET /status.json HTTP/1.1\r\nHost: hmi-crane4.local\r\nUser-Agent: curl/8.4\r\n\r\n")))
-    body = b"{\"moves\":[" + b",".join(b"\"MSCU123456%d\"" % (i % 10) for i in range(40)) + b"]}"
-    resp = pool.add("http-resp", ip_template(6, 80, 0, (
-        b"HTTP/1.1 200 OK\r\nServer: lighttpd/1.4.59\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(body)) + body))
+    get = pool.add(
+        "http-get",
+        ip_template(
+            6,
+            0,
+            80,
+            (
+                b"GET /status.json HTTP/1.1\r\nHost: hmi-crane4.local\r\nUser-Agent: curl/8.4\r\n\r\n"
+            ),
+        ),
+    )
+    body = b'{"moves":[' + b",".join(b'"MSCU123456%d"' % (i % 10) for i in range(40)) + b"]}"
+    resp = pool.add(
+        "http-resp",
+        ip_template(
+            6,
+            80,
+            0,
+            (
+                b"HTTP/1.1 200 OK\r\nServer: lighttpd/1.4.59\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body)
+            )
+            + body,
+        ),
+    )
     syn80 = pool.add("syn80", ip_template(6, 0, 80, b"", flags=dpkt.tcp.TH_SYN))
-    synack80 = pool.add("synack80", ip_template(6, 80, 0, b"", flags=dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK))
+    synack80 = pool.add(
+        "synack80", ip_template(6, 80, 0, b"", flags=dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK)
+    )
     ack80 = pool.add("ack80", ip_template(6, 0, 80, b"", flags=dpkt.tcp.TH_ACK))
     fin80 = pool.add("fin80", ip_template(6, 0, 80, b"", flags=dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK))
     fin80r = pool.add("fin80r", ip_template(6, 80, 0, b"", flags=dpkt.tcp.TH_FIN | dpkt.tcp.TH_ACK))
     th = _events(rng, duration, 1.0)
-    cs = net.conversations(np.array(clients)[rng.integers(0, 60, len(th))], hmi,
-                           rng.integers(1024, 65535, len(th)), 80)
-    _exchange(s, [syn80, synack80, ack80, get, resp, ack80, fin80, fin80r, ack80], th, cs,
-              [0, 1, 0, 0, 1, 0, 0, 1, 0], [0, 0.001, 0.001, 0.0001, 0.01, 0.001, 0.2, 0.001, 0.001])
+    cs = net.conversations(
+        np.array(clients)[rng.integers(0, 60, len(th))], hmi, rng.integers(1024, 65535, len(th)), 80
+    )
+    _exchange(
+        s,
+        [syn80, synack80, ack80, get, resp, ack80, fin80, fin80r, ack80],
+        th,
+        cs,
+        [0, 1, 0, 0, 1, 0, 0, 1, 0],
+        [0, 0.001, 0.001, 0.0001, 0.01, 0.001, 0.2, 0.001, 0.001],
+    )
 
     # DHCP: each client renews (request + ack) about every 10 minutes
     srv = net.host("10.50.0.1")
     for i, cl in enumerate(clients):
         host = f"hmi-ws{i:02d}"
-        tps = [pool.add(f"dhcp{m}-{i}", ip_template(17, 68 if m in (1, 3) else 67,
-                                                     67 if m in (1, 3) else 68,
-                                                     dhcp(m, net.mac[cl], host, "MSFT 5.0")))
-               for m in (3, 5)]
+        tps = [
+            pool.add(
+                f"dhcp{m}-{i}",
+                ip_template(
+                    17,
+                    68 if m in (1, 3) else 67,
+                    67 if m in (1, 3) else 68,
+                    dhcp(m, net.mac[cl], host, "MSFT 5.0"),
+                ),
+            )
+            for m in (3, 5)
+        ]
         c = net.conversation(cl, srv, 68, 67)
         t = np.arange(rng.uniform(0, 600), duration, 600.0)
         s.add(t, tps[0], c, 0, 0)
@@ -483,18 +650,29 @@ def build(total: int, seed: int):
         s.add(t + 0.001, nr, c, 1, 0)
 
     # ARP: every host asks for the router every 60 s; LLDP from 24 switch ports every 30 s
-    every = [h for h in range(1, len(net.mac)) if net.mac[h] not in (b"\xff" * 6,)
-             and net.mac[h] != net.mac[net.router]]
+    every = [
+        h
+        for h in range(1, len(net.mac))
+        if net.mac[h] not in (b"\xff" * 6,) and net.mac[h] != net.mac[net.router]
+    ]
     for h in every:
-        tp = pool.add(f"arp{h}", l2_template(arp(1, net.mac[h], net.ip4[h], net.ip4[net.router]),
-                                             0x0806, b"\xff" * 6))
+        tp = pool.add(
+            f"arp{h}",
+            l2_template(arp(1, net.mac[h], net.ip4[h], net.ip4[net.router]), 0x0806, b"\xff" * 6),
+        )
         c = net.conversation(h, h, 0, 0)
         s.add(np.arange(rng.uniform(0, 60), duration, 60.0), tp, c, 0, 0)
     lldp_dst = b"\x01\x80\xc2\x00\x00\x0e"
     for k in range(24):
         sw = net.host(f"10.0.1.{10 + k}", oui=b"\x00\x1d\xa2")
-        tp = pool.add(f"lldp{k}", l2_template(lldp(net.mac[sw], f"Gi1/0/{k + 1}", f"crane{k // 4}-sw",
-                                                   "Cisco IE-4000"), 0x88CC, lldp_dst))
+        tp = pool.add(
+            f"lldp{k}",
+            l2_template(
+                lldp(net.mac[sw], f"Gi1/0/{k + 1}", f"crane{k // 4}-sw", "Cisco IE-4000"),
+                0x88CC,
+                lldp_dst,
+            ),
+        )
         c = net.conversation(sw, sw, 0, 0)
         s.add(np.arange(rng.uniform(0, 30), duration, 30.0), tp, c, 0, 0)
     return net, pool, s.cat(), duration
@@ -631,7 +809,6 @@ class Writer:
             _put(out, base + 10, _be16(~total & 0xFFFF))
         return out.tobytes()
 
-
     def _udp6_checksums(self, out: np.ndarray, pkt, tpl, caplen) -> None:
         """UDP over IPv6 must carry a checksum (RFC 8200): one reduceat over those packets."""
         m = (self.ipv[tpl] == 6) & ~self.tcp[tpl] & (self.l4[tpl] >= 0)
@@ -657,7 +834,9 @@ def _slots(items: list[Template], attr: str) -> list[tuple[np.ndarray, np.ndarra
     """Per slot rank k: (sorted template ids having a k-th slot, its offset per id)."""
     out = []
     for k in range(max((len(getattr(t, attr)) for t in items), default=0)):
-        ids = np.array([i for i, t in enumerate(items) if len(getattr(t, attr)) > k], dtype=np.int64)
+        ids = np.array(
+            [i for i, t in enumerate(items) if len(getattr(t, attr)) > k], dtype=np.int64
+        )
         rel = np.array([getattr(items[i], attr)[k] for i in ids], dtype=np.int64)
         out.append((ids, rel))
     return out

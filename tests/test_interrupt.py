@@ -72,7 +72,7 @@ def test_ctrl_c_leaves_no_output_and_says_how_far(tmp_path: Path) -> None:
 
 def test_interrupt_message_without_progress(monkeypatch, tmp_path: Path) -> None:
     """Ctrl-C before any batch is read still gives one line and 130 (in process)."""
-    from click.testing import CliRunner
+    from typer.testing import CliRunner
     from typer.main import get_command
 
     import cranewatch.run as run

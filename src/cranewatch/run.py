@@ -7,6 +7,7 @@ and every problem is one line on stderr.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -65,7 +66,7 @@ def run_analysis(
     if not quiet:
         from cranewatch.report.terminal import render
 
-        render(analysis, Console(stderr=outputs.json == "-"))
+        render(analysis, _report_console(stderr=outputs.json == "-"))
     return _exit_code(analysis, fail_on)
 
 
@@ -154,6 +155,14 @@ def _demo_in(folder: Path, seed: int, console: Console, keep: bool) -> int:
     else:
         console.print("run `cranewatch demo --out DIR` to keep the capture, site file and findings")
     return code
+
+
+def _report_console(stderr: bool) -> Console:
+    """The terminal's width on a terminal; a wide page when piped to a file."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)
+    return console
 
 
 def _say(line: str) -> None:

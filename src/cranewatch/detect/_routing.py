@@ -75,7 +75,7 @@ def hop_usage(
         if not hop or _addr.is_group_mac(hop):
             continue
         owner = index.mac(hop)
-        if owner is not None and remote in owner.ips and not hops_from_initial(ttl):
+        if owner is not None and remote in owner.ips and not (ttl and hops_from_initial(ttl)):
             # Delivered straight to the far address's own MAC: no routing. Unless the
             # far side's packets arrive hops below an initial TTL: then that MAC only
             # forwards for the address (a router sending with few addresses keeps

@@ -25,6 +25,7 @@ traffic to an endpoint the site file declares as an asset (an NTP or DNS server)
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ COUNT_FULL = 24
 MIN_SIZED = 3
 SKEW_TOLERANCE_S = 1.0  # interval IQR below this (or 2 % of the median) counts as no spread
 SKEW_TOLERANCE_REL = 0.02
+SANCTIONED_ROLES = ("server", "router", "modem")
 INFRA_PORTS = {53, 123}  # DNS, NTP: machine-timed by nature; reported low
 COMMON_PORTS = {53, 80, 123, 443, 8080, 8443}
 
@@ -115,6 +117,64 @@ def _declared_endpoint(site: Any, ip: str) -> bool:
     return site is not None and site.asset_for(None, ip) is not None
 
 
+def _starts(f: Any) -> list[float]:
+    """Connection starts of one flow record.
+
+    TCP: one connection, one start (the SYN, or the first packet seen); a
+    long-lived session that idles between keep-alives is not reconnecting.
+    UDP has no connections: a 5-tuple reused after >= 1 s of silence (NTP
+    polling from port 123, a DNS forwarder's fixed source port) starts again.
+    """
+    if f.proto == 6:
+        return [f.first_ts]
+    return sorted({f.first_ts, *f.starts})
+
+
+def _host_spec(site: Any, spec: str) -> bool:
+    """Whether a conduit end names one host (an asset id or a /32, /128) rather than a zone."""
+    if site.asset_by_id(spec) is not None:
+        return True
+    try:
+        net = ipaddress.ip_network(spec, strict=False)
+    except ValueError:
+        return False
+    return net.num_addresses == 1
+
+
+def _sanctioned(site: Any, f: Any, d: Any) -> bool:
+    """Periodic traffic the site file explicitly sanctions: not beaconing.
+
+    An infrastructure device (declared with role server, router or modem) that
+    a conduit names *by itself* - not its zone - and that the conduit lets
+    reach this endpoint on this specific port is doing its declared job: a site
+    NTP server polling its upstream pool, a DNS server forwarding cache misses,
+    a declared modem keeping its management link up. These are machine-timed
+    by nature. The risk, documented in docs/detections.md: a compromised
+    declared server beaconing through its own sanctioned port and destination
+    is not reported here.
+    """
+    if site is None:
+        return False
+    dec = site.asset_for(d.client_mac, d.client_ip)
+    if dec is None or getattr(dec, "role", None) not in SANCTIONED_ROLES:
+        return False
+    for c in site.conduits:
+        if not _host_spec(site, c.src) or not site.endpoint_matches(
+            c.src, d.client_ip, d.client_mac
+        ):
+            continue
+        if not site.endpoint_matches(c.dst, d.server_ip, d.server_mac):
+            continue
+        if any(_specific(p) and p.admits(f.l4, d.server_port) for p in c.ports):
+            return True
+    return False
+
+
+def _specific(p: Any) -> bool:
+    """A port entry naming ports, not 'any' or a whole protocol."""
+    return p.proto in ("tcp", "udp") and (p.lo, p.hi) != (0, 65535)
+
+
 def _pairs(ctx: DetectContext) -> dict[tuple[str, str], Pair]:
     pairs: dict[tuple[str, str], Pair] = {}
     for f in ctx.flows:
@@ -123,12 +183,12 @@ def _pairs(ctx: DetectContext) -> dict[tuple[str, str], Pair]:
         d = direction(f)
         if not _addr.inside(ctx.site, d.client_ip) or not _addr.outside(ctx.site, d.server_ip):
             continue
-        if _declared_endpoint(ctx.site, d.server_ip):
+        if _declared_endpoint(ctx.site, d.server_ip) or _sanctioned(ctx.site, f, d):
             continue
         p = pairs.get((d.client_ip, d.server_ip))
         if p is None:
             p = pairs[(d.client_ip, d.server_ip)] = Pair(d.client_ip, d.client_mac, d.server_ip)
-        starts = sorted({f.first_ts, *f.starts})
+        starts = _starts(f)
         p.starts.extend(starts)
         if len(starts) == 1:
             p.sizes.append(f.orig_bytes if not d.swapped else f.resp_bytes)

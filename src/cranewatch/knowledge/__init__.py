@@ -58,13 +58,19 @@ class Cloud:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """Payload bytes of a tool: all `at` pieces at their offsets, or `contains` anywhere."""
+    """Payload bytes of a tool: all `at` pieces at their offsets, or `contains` anywhere.
+
+    `length_field` (offset, size, adjust) requires structure, not just bytes: the
+    big-endian integer of `size` bytes at `offset`, plus `adjust`, equals the
+    payload length (a protocol header's own length field, e.g. IKE's).
+    """
 
     l4: str | None
     at: tuple[tuple[int, bytes], ...]
     contains: bytes | None
     length: int | None
     strong: bool
+    length_field: tuple[int, int, int] | None = None
 
     def matches(self, payload: bytes) -> bool:
         """Whether one L4 payload carries this signature (for tests and few packets)."""
@@ -72,6 +78,12 @@ class Signature:
             return False
         if self.contains is not None and self.contains not in payload:
             return False
+        if self.length_field is not None:
+            off, size, adjust = self.length_field
+            if len(payload) < off + size:
+                return False
+            if int.from_bytes(payload[off : off + size], "big") + adjust != len(payload):
+                return False
         return all(payload[off : off + len(b)] == b for off, b in self.at)
 
 
@@ -307,7 +319,12 @@ def _signature(s: dict, where: str, path: Path) -> Signature:
     if s.get("l4") not in (None, "tcp", "udp"):
         raise KnowledgeError(f"{where}: l4 must be tcp or udp", str(path))
     length = int(s["length"]) if s.get("length") is not None else None
-    return Signature(s.get("l4"), at, contains, length, _strength(s, where, path))
+    field = s.get("length_field")
+    if field is not None:
+        if not (isinstance(field, list) and len(field) == 3 and int(field[1]) in (1, 2, 4)):
+            raise KnowledgeError(f"{where}: length_field is [offset, size 1/2/4, adjust]", str(path))
+        field = (int(field[0]), int(field[1]), int(field[2]))
+    return Signature(s.get("l4"), at, contains, length, _strength(s, where, path), field)
 
 
 def _load_remote(path: Path, kn: Knowledge) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -26,7 +26,7 @@ def render(analysis, console: Console) -> None:
     console.print(_inputs_table(analysis))
     console.print(_zones_table(analysis))
     console.print(_assets_table(analysis))
-    console.print(_findings_table(analysis))
+    console.print(_findings_block(analysis))
     console.print(_summary_line(analysis))
 
 
@@ -132,30 +132,37 @@ def _assets_table(analysis) -> Table:
     return table
 
 
-def _findings_table(analysis) -> Table:
-    table = Table(title=f"Findings ({len(analysis.findings)})", title_justify="left")
-    for column in ("id", "severity", "kind", "asset", "peer", "title", "first evidence"):
-        table.add_column(column, overflow="fold")
+def _findings_block(analysis) -> Group:
+    """One entry per finding: severity, kind and title, then where and the first evidence.
+
+    A list rather than a table: titles and evidence are sentences, and a
+    seven-column table is unreadable in an 80-column terminal.
+    """
+    lines: list[Text] = [Text(f"Findings ({len(analysis.findings)})", style="italic")]
     for f in analysis.findings:
+        head = Text("  ")
+        head.append(f" {f.severity.upper():<8} ", style=SEVERITY_STYLE[f.severity])
+        head.append(f" {f.id}  ", style="bold")
+        head.append(f"{f.kind:<20}", style="magenta")
+        head.append(f.title)
+        lines.append(head)
+        where = Text("             ", style="dim")
         asset = " ".join(x for x in (f.asset_ip, f.asset_mac) if x)
-        peer = ""
+        where.append(f"asset {asset or '-'}", style="dim")
         if f.peer_ip or f.peer_name:
-            peer = (
-                (f.peer_name or "")
-                + (f" {f.peer_ip}" if f.peer_ip else "")
-                + (f":{f.peer_port}" if f.peer_port else "")
-            )
-        first = f.evidence[0] if f.evidence else None
-        table.add_row(
-            f.id,
-            Text(f.severity, style=SEVERITY_STYLE[f.severity]),
-            f.kind,
-            asset,
-            peer.strip(),
-            f.title,
-            f"{_ts(first.ts)} {first.detail}" if first else "",
-        )
-    return table
+            peer = " ".join(x for x in (f.peer_name, f.peer_ip) if x)
+            peer += f":{f.peer_port}" if f.peer_port else ""
+            where.append(f"  peer {peer}", style="dim")
+        if f.attack_ics:
+            where.append(f"  ATT&CK {', '.join(f.attack_ics)}", style="dim")
+        lines.append(where)
+        if f.evidence:
+            first = f.evidence[0]
+            more = f" (+{len(f.evidence) - 1} more)" if len(f.evidence) > 1 else ""
+            lines.append(Text(f"             {_ts(first.ts)}  {first.detail}{more}", style="dim"))
+    if not analysis.findings:
+        lines.append(Text("  none"))
+    return Group(*lines)
 
 
 def _summary_line(analysis) -> Text:

@@ -475,7 +475,7 @@ def build(total: int, seed: int):
         s.add(t, np.array(tps)[which], c, 0, np.arange(len(t)) & 0xFFFF)
         rtcp = pool.add(f"rtcp{v6}", ip_template(17, 0, 0, b"\x81\xc9\x00\x07" + b"\0" * 28, v6=v6))
         c2 = net.conversation(nvr[k % 2], cam, 40001 + 2 * k, 50001 + 2 * k, 0, v6)
-        s.add(np.arange(rng.uniform(0, 5), duration, 5.0), rtcp, c2, 0, 0)
+        s.add(np.arange(rng.uniform(0, min(5.0, duration)), duration, 5.0), rtcp, c2, 0, 0)
 
     # --- office / IT side: clients, DNS server, cloud services behind the router
     clients = [net.host(f"10.50.0.{10 + i}", oui=b"\x3c\x52\x82") for i in range(60)]
@@ -636,7 +636,7 @@ def build(total: int, seed: int):
             for m in (3, 5)
         ]
         c = net.conversation(cl, srv, 68, 67)
-        t = np.arange(rng.uniform(0, 600), duration, 600.0)
+        t = np.arange(rng.uniform(0, min(600.0, duration)), duration, 600.0)
         s.add(t, tps[0], c, 0, 0)
         s.add(t + 0.002, tps[1], c, 1, 0)
 
@@ -645,7 +645,7 @@ def build(total: int, seed: int):
     nr = pool.add("ntpr", ip_template(17, 123, 123, ntp(4)))
     for h in plcs + cams:
         c = net.conversation(h, net.router, 123, 123)
-        t = np.arange(rng.uniform(0, 64), duration, 64.0)
+        t = np.arange(rng.uniform(0, min(64.0, duration)), duration, 64.0)
         s.add(t, nq, c, 0, 0)
         s.add(t + 0.001, nr, c, 1, 0)
 
@@ -661,7 +661,7 @@ def build(total: int, seed: int):
             l2_template(arp(1, net.mac[h], net.ip4[h], net.ip4[net.router]), 0x0806, b"\xff" * 6),
         )
         c = net.conversation(h, h, 0, 0)
-        s.add(np.arange(rng.uniform(0, 60), duration, 60.0), tp, c, 0, 0)
+        s.add(np.arange(rng.uniform(0, min(60.0, duration)), duration, 60.0), tp, c, 0, 0)
     lldp_dst = b"\x01\x80\xc2\x00\x00\x0e"
     for k in range(24):
         sw = net.host(f"10.0.1.{10 + k}", oui=b"\x00\x1d\xa2")
@@ -674,7 +674,7 @@ def build(total: int, seed: int):
             ),
         )
         c = net.conversation(sw, sw, 0, 0)
-        s.add(np.arange(rng.uniform(0, 30), duration, 30.0), tp, c, 0, 0)
+        s.add(np.arange(rng.uniform(0, min(30.0, duration)), duration, 30.0), tp, c, 0, 0)
     return net, pool, s.cat(), duration
 
 

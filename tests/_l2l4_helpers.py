@@ -583,7 +583,10 @@ def _ref_wifi(buf: bytes, swapped: bool, out: dict) -> None:
             return
         out.update(dst_mac=_mac(buf[hdr : hdr + 6]), src_mac=_mac(buf[hdr + 6 : hdr + 12]))
         hdr += 14
-    if hdr + 8 > len(buf) or buf[hdr : hdr + 6] not in (bytes.fromhex("aaaa03000000"), bytes.fromhex("aaaa030000f8")):
+    if hdr + 8 > len(buf) or buf[hdr : hdr + 6] not in (
+        bytes.fromhex("aaaa03000000"),
+        bytes.fromhex("aaaa030000f8"),
+    ):
         return
     out.update(ethertype=_u16(buf, hdr + 6), l3=hdr + 8)
 

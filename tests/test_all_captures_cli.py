@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from typer.main import get_command
 
 from conftest import CAPTURES
 from cranewatch.cli import app
@@ -61,7 +60,7 @@ def _problems(path: Path, code: int, stdout: str, stderr: str, exc: BaseExceptio
 @pytest.mark.slow
 @pytest.mark.parametrize("group", GROUPS or ["(none)"])
 def test_every_capture_ends_in_0_or_2_in_process(captures: Path, group: str, tmp_path: Path):
-    command = get_command(app)
+    command = app
     runner = CliRunner()
     out = tmp_path / "findings.json"
     files = [p for p in FILES if p.relative_to(CAPTURES).parts[0] == group]

@@ -11,12 +11,45 @@ def _findings(captures, rel):
     return pipeline.analyze([captures / rel]).findings
 
 
-def test_iot_uplink_every_minute_is_beaconing(captures):
-    found = [f for f in _findings(captures, "ndpi/nest_log_sink.pcap") if f.kind == "beaconing"]
+def test_vpn_keepalive_every_26_s_is_beaconing(captures):
+    # SoftEther's NAT-traversal keep-alive: a 9-byte UDP datagram every ~26 s from one 5-tuple
+    found = [f for f in _findings(captures, "ndpi/softether.pcap") if f.kind == "beaconing"]
+    assert {(f.asset_ip, f.peer_port) for f in found} == {("192.168.2.100", 5004)}
+    assert all(f.peer_ip.startswith("130.158.6.") for f in found)
+    assert all(f.severity == "medium" and "every 2" in f.title for f in found)
+
+
+@pytest.mark.parametrize("rel", ["ndpi/nest_log_sink.pcap", "zeek/mqtt.pcap"])
+def test_keepalives_inside_long_tcp_sessions_are_not_beaconing(captures, rel):
+    # Nest's log uplink and an MQTT client ping every 60 s / 5 s inside few long connections:
+    # a connection start is a new connection, not an idle restart inside one
+    assert [f for f in _findings(captures, rel) if f.kind == "beaconing"] == []
+
+
+def test_scanners_on_an_exposed_modbus_port_are_inbound_connections_not_tools(captures):
+    rel = "zeek/modbus/modbus-and-non-modbus-p502.pcap"
+    found = [f for f in _findings(captures, rel) if f.kind == "remote-access"]
+    # five scanners completed a handshake with the Modbus servers; one was reset at once
+    assert len(found) == 5 and "198.74.56.135" not in {f.peer_ip for f in found}
+    assert {f.severity for f in found} == {"high"}
+    assert all(f.title.startswith("Inbound connection from public address") for f in found)
+    assert all("tcp/502" in f.title for f in found)
+    rdp = next(f for f in found if f.peer_ip == "62.122.184.123")
+    assert any("probe" in e.detail for e in rdp.evidence)
+
+
+def test_wireguard_seen_mid_session_is_outbound_to_its_server_port(captures):
+    found = [f for f in _findings(captures, "ndpi/wireguard.pcap") if f.kind == "remote-access"]
     assert [(f.asset_ip, f.peer_ip, f.peer_port) for f in found] == [
-        ("192.168.242.15", "35.174.82.237", 11095)
+        ("192.168.0.14", "139.162.192.157", 51820)
     ]
-    assert "every 60.1 s" in found[0].evidence[0].detail
+    assert "WireGuard session from" in found[0].title
+
+
+def test_anydesk_relay_session_without_sni_is_found_by_alpn(captures):
+    found = [f for f in _findings(captures, "ndpi/anydesk.pcapng") if f.kind == "remote-access"]
+    by_asset = {(f.asset_ip, f.peer_ip) for f in found}
+    assert ("192.168.1.128", "195.181.174.176") in by_asset
 
 
 def test_vnc_from_the_internet_is_inbound_remote_access(captures):

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from typer.main import get_command
 
 from cranewatch.cli import app
 from cranewatch.decode import dns, tls
@@ -40,7 +39,7 @@ UDP_FRAME = (
 
 def _cli(*args: str):
     """The CLI in process (fast); stderr apart from stdout."""
-    return CliRunner().invoke(get_command(app), list(args))
+    return CliRunner().invoke(app, list(args))
 
 
 def _lines(text: str) -> list[str]:

@@ -73,7 +73,6 @@ def test_ctrl_c_leaves_no_output_and_says_how_far(tmp_path: Path) -> None:
 def test_interrupt_message_without_progress(monkeypatch, tmp_path: Path) -> None:
     """Ctrl-C before any batch is read still gives one line and 130 (in process)."""
     from typer.testing import CliRunner
-    from typer.main import get_command
 
     import cranewatch.run as run
     from cranewatch.cli import app
@@ -85,7 +84,7 @@ def test_interrupt_message_without_progress(monkeypatch, tmp_path: Path) -> None
     cap = tmp_path / "x.pcap"
     cap.write_bytes(PCAP_HEADER)
     out = tmp_path / "o.json"
-    result = CliRunner().invoke(get_command(app), ["analyze", str(cap), "--json", str(out), "-q"])
+    result = CliRunner().invoke(app, ["analyze", str(cap), "--json", str(out), "-q"])
     assert result.exit_code == 130
     assert result.stderr.strip() == (
         f"cranewatch: interrupted after 0 packets of {cap}; no output file was written"

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +26,11 @@ from cranewatch.inventory.build import build_assets, name_flows
 from cranewatch.inventory.flows import FlowTable
 from cranewatch.inventory.hosts import HostTable
 from cranewatch.inventory.model import Asset, Flow
-from cranewatch.inventory.site import Site
 from cranewatch.sources import Capture, open_capture
 from cranewatch.sources.batch import InputStats
+
+if TYPE_CHECKING:  # site.py builds pydantic models at import: only a --site run pays for it
+    from cranewatch.inventory.site import Site
 
 # Below this many bytes of input in all, captures are read in this process
 POOL_MIN_BYTES = 64 << 20

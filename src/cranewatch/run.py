@@ -40,9 +40,11 @@ def run_analysis(
     quiet: bool = False,
 ) -> int:
     """Analyze captures and write the requested outputs; returns the exit code."""
-    from cranewatch.inventory.site import load_site
+    site = None
+    if site_path is not None:  # pydantic models cost ~0.1 s to import: only with --site
+        from cranewatch.inventory.site import load_site
 
-    site = load_site(site_path) if site_path is not None else None
+        site = load_site(site_path)
     for path in captures:
         if not Path(path).is_file():
             raise CranewatchError("no such capture file", path=str(path))

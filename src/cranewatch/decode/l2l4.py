@@ -523,12 +523,13 @@ def _decode_l4(win: _Window, p: Packets, rows: Rows, l4: Rel, lim: np.ndarray, o
 def _ip_tunnels(win: _Window, p: Packets, rel4: np.ndarray, lim: np.ndarray, level: _Level):
     """Mark the inner frames of GRE, IP-in-IP and UDP tunnels (VXLAN, Geneve, CAPWAP, ...).
 
-    One table lookup per port is the whole cost for ordinary traffic: port 0
-    is in the table, so port-less packets (GRE, IP-in-IP) are looked at too.
+    One lookup per port in a small table of 16-port blocks is the whole cost for
+    ordinary traffic; block 0 holds port 0, so port-less packets (GRE, IP-in-IP)
+    are looked at too. The exact port and protocol checks run on those few rows.
     Non-first fragments have no L4 offset and are never decapsulated.
     """
-    cand = tunnels.TUNNEL_PORTS.take(p.sport)
-    cand |= tunnels.TUNNEL_PORTS.take(p.dport)
+    cand = tunnels.PORT_BLOCKS.take(p.sport >> 4)
+    cand |= tunnels.PORT_BLOCKS.take(p.dport >> 4)
     if not cand.any():
         return
     sel = np.flatnonzero(cand)

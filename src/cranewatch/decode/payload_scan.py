@@ -175,14 +175,17 @@ def _literal_matches(literals: list[bytes], buf: memoryview):
     """(start, end, literal index) of what `finditer` of the alternation `a|b|...` finds.
 
     Why: an alternation has no literal prefix, so `re` tries it at every byte
-    (~37 ns a byte); one regex per literal uses the fast prefix search. The
+    (~37 ns a byte); `bytes.find` per literal is ~0.2 ns a byte. The
     alternation's leftmost, first-alternative, non-overlapping choice is then
-    replayed on the merged hits.
+    replayed on the merged hits (every occurrence of each literal, overlaps too).
     """
+    raw = bytes(buf)  # bytes.find is memchr-fast and beats even a literal regex
     hits = []
     for k, literal in enumerate(literals):
-        rx = _literal_re(literal)
-        hits.extend((m.start(), k, m.end()) for m in rx.finditer(buf))
+        at = raw.find(literal)
+        while at >= 0:
+            hits.append((at, k, at + len(literal)))
+            at = raw.find(literal, at + 1)
     hits.sort()
     pos, end, which = [], [], []
     after = 0
@@ -193,16 +196,6 @@ def _literal_matches(literals: list[bytes], buf: memoryview):
             which.append(k)
             after = stop
     return np.array(pos, np.int64), np.array(end, np.int64), np.array(which, np.int64)
-
-
-_LITERAL_RE: dict[bytes, re.Pattern[bytes]] = {}
-
-
-def _literal_re(literal: bytes) -> re.Pattern[bytes]:
-    rx = _LITERAL_RE.get(literal)
-    if rx is None:
-        rx = _LITERAL_RE[literal] = re.compile(re.escape(literal))
-    return rx
 
 
 def _container_number(m: re.Match[bytes]) -> str | None:
@@ -364,8 +357,8 @@ def scan_signatures(
     for j in np.sort(order[first]).tolist():
         tool = knowledge.tools[int(tools[j])]
         fields = {"tool": tool.name, "strong": bool(strong[j]), "category": tool.category}
-        if strong[j]:
-            fields["service"] = re.sub(r"[^a-z0-9]+", "-", tool.name.lower()).strip("-")
+        # weak signatures only count on the tool's port, so either kind names the service
+        fields["service"] = re.sub(r"[^a-z0-9]+", "-", tool.name.lower()).strip("-")
         i = int(rows[j])
         events.append(_event("remote-sig", pk, i, fields, (input_index, first_packet_no + i)))
     return events

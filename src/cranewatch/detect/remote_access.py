@@ -28,9 +28,10 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import finding, knowledge
-from cranewatch.detect._flows import EPHEMERAL, SYN, Direction, direction, size_text
+from cranewatch.detect._flows import EPHEMERAL, SYN, Direction, direction, service_of, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
+from cranewatch.inventory.services import service_for_port
 from cranewatch.knowledge import Knowledge, RemoteTool
 
 KIND = "remote-access"
@@ -38,7 +39,8 @@ EPHEMERAL_LOW = 32768
 C_NAME, C_BANNER, C_SIG_STRONG, C_SIG_WEAK, C_SERVICE, C_PORT = 0.9, 0.9, 0.85, 0.75, 0.7, 0.45
 C_INBOUND_ONLY = 0.6
 C_LOOKUP = 0.7
-BANNER_FIELDS = ("banner", "version", "server", "software")
+RST = 0x04
+BANNER_FIELDS = ("banner", "version", "server", "software", "alpn")
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Session:
     remote_port: int | None
     remote_name: str | None
     flows: list[tuple[Any, Direction]] = field(default_factory=list)
+    notes: list[tuple[float, str]] = field(default_factory=list)
 
 
 def _norm(text: str) -> str:
@@ -90,7 +93,9 @@ class _Evidence:
         return self.by_flow.get(_flow_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
 
 
-def _identify(kn: Knowledge, f: Any, d: Direction, ev: _Evidence) -> Match | None:
+def _identify(
+    kn: Knowledge, f: Any, d: Direction, ev: _Evidence, inbound: bool = False
+) -> Match | None:
     """The best catalogue match for one flow, or None."""
     name = f.name or ev.names.get(d.server_ip)
     tool = kn.tool_for_name(name)
@@ -98,7 +103,7 @@ def _identify(kn: Knowledge, f: Any, d: Direction, ev: _Evidence) -> Match | Non
         return Match(tool.name, f"server name {name}", C_NAME)
     best: Match | None = None
     for e in ev.for_flow(f):
-        m = _from_event(kn, e, f.l4, d.server_port)
+        m = _from_event(kn, e, f.l4, d, inbound)
         if m is not None and (best is None or m.confidence > best.confidence):
             best = m
     if best is not None:
@@ -106,15 +111,53 @@ def _identify(kn: Knowledge, f: Any, d: Direction, ev: _Evidence) -> Match | Non
     service = _norm(f.service or "")
     if len(service) >= 3:
         tool = next((t for t in kn.tools if service in _norm(t.name)), None)
+        other = service_for_port(f.l4, d.server_port)
+        if inbound and tool is not None and other and not tool.has_port(f.l4, d.server_port):
+            tool = None  # the label came from a probe of another service's port
         if tool is not None:
             return Match(tool.name, f"service recognised as {f.service}", C_SERVICE)
     return _by_port(kn, f, d)
 
 
-def _from_event(kn: Knowledge, e: Any, l4: str, server_port: int) -> Match | None:
+def _probe(tool: RemoteTool, l4: str, e: Any, d: Direction) -> bool:
+    """A tool's bytes sent by an outside client to another service's well-known port.
+
+    Only judged for inbound sessions (an inside client speaking a tunnel tool to
+    port 443 is the tool in use). Internet scanners throw RDP, DCE-RPC, TLS and
+    HTTP openers at every open port; an exposed Modbus server that answers one with an exception is not
+    running RDP. When only the client spoke the tool and the server's port
+    belongs to some other service, the bytes identify the scanner, not the session.
+    """
+    return (
+        e.src_ip == d.client_ip
+        and not tool.has_port(l4, d.server_port)
+        and bool(service_for_port(l4, d.server_port))
+    )
+
+
+def _probes(kn: Knowledge, f: Any, d: Direction, ev: _Evidence) -> list[tuple[float, str]]:
+    """Evidence notes on tool bytes that `_probe` set aside for one flow."""
+    out = []
+    for e in ev.for_flow(f):
+        tool = kn.tool(str(e.fields.get("tool", ""))) if e.proto == "remote-sig" else None
+        if tool is not None and _probe(tool, f.l4, e, d):
+            out.append(
+                (
+                    e.ts,
+                    f"{d.client_ip} sent {tool.name} bytes to {f.l4}/{d.server_port} "
+                    f"({service_for_port(f.l4, d.server_port)}): a scanner's probe, not a session",
+                )
+            )
+    return out
+
+
+def _from_event(
+    kn: Knowledge, e: Any, l4: str, d: Direction, inbound: bool = False
+) -> Match | None:
+    server_port = d.server_port
     if e.proto == "remote-sig":
         tool = kn.tool(str(e.fields.get("tool", "")))
-        if tool is None:
+        if tool is None or (inbound and _probe(tool, l4, e, d)):
             return None
         if e.fields.get("strong"):
             return Match(tool.name, f"payload signature of {tool.name}", C_SIG_STRONG)
@@ -129,10 +172,11 @@ def _from_event(kn: Knowledge, e: Any, l4: str, server_port: int) -> Match | Non
             if tool is not None:
                 return Match(tool.name, f"{e.proto.upper()} name {e.fields[key]}", C_NAME)
     for key in BANNER_FIELDS:
-        text = e.fields.get(key)
-        tool = kn.tool_for_banner(str(text)) if isinstance(text, str) else None
-        if tool is not None:
-            return Match(tool.name, f"{e.proto} banner '{text[:60]}'", C_BANNER)
+        value = e.fields.get(key)
+        for text in value if isinstance(value, list) else [value]:
+            tool = kn.tool_for_banner(text) if isinstance(text, str) else None
+            if tool is not None:
+                return Match(tool.name, f"{e.proto} {key} '{text[:60]}'", C_BANNER)
     if e.proto in ("rfb", "vnc"):
         return Match("VNC (RFB)", "RFB handshake", C_BANNER)
     return None
@@ -156,6 +200,9 @@ def _by_port(kn: Knowledge, f: Any, d: Direction) -> Match | None:
 def _established(f: Any, d: Direction) -> bool:
     """A two-way session: a SYN-ACK from the server, or (no handshake seen) packets both ways."""
     srv_flags = f.orig_flags if d.swapped else f.resp_flags
+    srv_pkts = f.orig_pkts if d.swapped else f.resp_pkts
+    if f.proto == 6 and srv_flags & RST and srv_pkts <= 2:
+        return False  # the server reset it right after its SYN-ACK: refused, or a scan
     if f.proto == 6 and (f.orig_flags | f.resp_flags) & SYN:
         return bool(srv_flags & SYN) and f.orig_pkts > 0 and f.resp_pkts > 0
     return f.orig_pkts > 0 and f.resp_pkts > 0
@@ -201,7 +248,7 @@ def detect(ctx: DetectContext) -> list[Finding]:
         scenario = _scenario(ctx.site, d)
         if scenario is None:
             continue
-        match = _identify(kn, f, d, ev)
+        match = _identify(kn, f, d, ev, scenario == "inbound")
         if match is None:
             if not (
                 scenario == "inbound"
@@ -223,26 +270,10 @@ def detect(ctx: DetectContext) -> list[Finding]:
             if conduit is not None:
                 severity = "low"
         if scenario == "outbound":
-            inside_ip, inside_mac, remote_ip, remote_port = (
-                d.client_ip,
-                d.client_mac,
-                d.server_ip,
-                d.server_port,
-            )
-        elif scenario == "inbound":
-            inside_ip, inside_mac, remote_ip, remote_port = (
-                d.server_ip,
-                d.server_mac,
-                d.client_ip,
-                d.server_port,
-            )
-        else:
-            inside_ip, inside_mac, remote_ip, remote_port = (
-                d.server_ip,
-                d.server_mac,
-                d.client_ip,
-                d.server_port,
-            )
+            inside_ip, inside_mac, remote_ip = d.client_ip, d.client_mac, d.server_ip
+        else:  # inbound, or into this zone from another: the inside end serves
+            inside_ip, inside_mac, remote_ip = d.server_ip, d.server_mac, d.client_ip
+        remote_port = d.server_port
         tool = match.tool if match else None
         key = (inside_ip, remote_ip, remote_port, tool, scenario)
         s = sessions.get(key)
@@ -263,6 +294,8 @@ def detect(ctx: DetectContext) -> list[Finding]:
             )
         s.confidence = max(s.confidence, match_conf)
         s.flows.append((f, d))
+        if match is None and len(s.notes) < 3:
+            s.notes += _probes(kn, f, d, ev)
     out = [_finding(ctx, s) for s in sessions.values()]
     seen = {(s.inside_ip, s.tool) for s in sessions.values()}
     return out + _lookups_only(ctx, kn, ev, seen)
@@ -296,17 +329,22 @@ def _lookups_only(ctx: DetectContext, kn: Knowledge, ev: _Evidence, seen: set) -
 
 
 def _finding(ctx: DetectContext, s: Session) -> Finding:
-    what = s.tool or "Remote session"
+    flows = sorted(s.flows, key=lambda fd: fd[0].first_ts)
+    f0, d0 = flows[0]
+    service = service_of(f0, d0)
     if s.scenario == "inbound":
-        title = f"{what} from public address {s.remote_ip} into {s.inside_ip}"
+        what = s.tool or "Inbound connection"
+        where = "public address" if _addr.is_public(s.remote_ip) else "outside address"
+        title = f"{what} from {where} {s.remote_ip} into {s.inside_ip} on {service}"
         variants: tuple[str, ...] = ("inbound",)
     elif s.scenario == "outbound":
+        what = s.tool or "Remote session"
         title = f"{what} session from {s.inside_ip} to {s.remote_name or s.remote_ip}"
         variants = ()
     else:
-        title = f"{what} into {s.inside_ip} from another zone ({s.remote_ip})"
+        what = s.tool or "Remote session"
+        title = f"{what} into {s.inside_ip} on {service} from another zone ({s.remote_ip})"
         variants = ("internal",)
-    flows = sorted(s.flows, key=lambda fd: fd[0].first_ts)
     total = sum(f.bytes for f, _ in flows)
     evidence = [
         Evidence(
@@ -314,6 +352,7 @@ def _finding(ctx: DetectContext, s: Session) -> Finding:
             f"{len(flows)} session(s), {size_text(total)} in all; identified by {s.how}",
         )
     ]
+    evidence += [Evidence(ts, text) for ts, text in s.notes]
     for f, d in flows[:5]:
         evidence.append(
             Evidence(
@@ -333,7 +372,9 @@ def _finding(ctx: DetectContext, s: Session) -> Finding:
         asset_mac=s.inside_mac,
         asset_ip=s.inside_ip,
         peer_ip=s.remote_ip,
-        peer_port=s.remote_port,
+        # the remote end's port: the service's for outbound; a client's throw-away
+        # port otherwise, so none (the service port is in the title and evidence)
+        peer_port=s.remote_port if s.scenario == "outbound" else None,
         peer_name=s.remote_name,
         variants=variants,
     )

@@ -82,7 +82,8 @@ def detect(ctx: DetectContext) -> list[Finding]:
         )
         where = f" in zone {zone}" if zone else ""
         ip = hosts.best_ip(a.mac) if a.mac and not a.behind_router else (ips or [None])[0]
-        title = f"Undeclared device {a.mac or ip}{f' ({ip})' if a.mac and ip else ''} ({name}){where}"
+        addr = f"{a.mac} ({ip})" if a.mac and ip else (a.mac or ip)
+        title = f"Undeclared device {addr}: {name}{where}"
         out.append(
             finding(
                 ctx,

@@ -100,8 +100,9 @@ def build_assets(hosts, flows: list[Flow], events: list[Event], site=None) -> li
         asset = assets_by_mac[text] = _mac_asset(mac, text, stats)
         ips = ips_of_mac.get(mac, [])
         asset.router = len(ips) >= ROUTER_MIN_IPS
+        own = bound.get(text, set()) | (_originated(text, flows) if asset.router else set())
         for ip in ips:
-            if not asset.router or ip in bound.get(text, ()):
+            if not asset.router or ip in own:
                 _own(asset, ip, owner_of_ip)
             else:
                 forwarded.setdefault(ip, text)
@@ -138,8 +139,24 @@ def _own(asset: Asset, ip: str, owner_of_ip: dict[str, Asset]) -> None:
     owner_of_ip.setdefault(ip, asset)
 
 
+# Initial TTL / hop-limit values of common stacks: a packet that still carries
+# one was sent by the MAC that put it on this segment, not forwarded by it.
+_INITIAL_TTLS = frozenset({32, 64, 128, 255})
+
+
+def _originated(mac: str, flows: list[Flow]) -> set[str]:
+    """IPs a router MAC sends from itself: their packets carry an initial TTL."""
+    ttls: dict[str, int] = defaultdict(int)
+    for flow in flows:
+        if flow.orig_mac == mac:
+            ttls[flow.orig_ip] = max(ttls[flow.orig_ip], flow.orig_ttl)
+        if flow.resp_mac == mac:
+            ttls[flow.resp_ip] = max(ttls[flow.resp_ip], flow.resp_ttl)
+    return {ip for ip, ttl in ttls.items() if ttl in _INITIAL_TTLS}
+
+
 def _bound_addresses(events: Iterable[Event]) -> dict[str, set[str]]:
-    """MAC -> IPs it claims itself: ARP senders, DHCP acks, LLDP management addresses."""
+    """MAC -> IPs it claims itself: ARP senders, DHCP acks, DHCP servers' own ids."""
     bound: dict[str, set[str]] = defaultdict(set)
     for ev in events:
         f = ev.fields
@@ -152,6 +169,10 @@ def _bound_addresses(events: Iterable[Event]) -> dict[str, set[str]]:
             and f.get("yiaddr")
         ):
             bound[str(f["chaddr"]).lower()].add(str(f["yiaddr"]))
+        # a DHCP server's own id, unless the packet is a relay's copy
+        own_server_id = f.get("server_id") and f.get("server_id") == ev.src_ip
+        if ev.proto == "dhcp" and f.get("dhcp_server") and ev.src_mac and own_server_id:
+            bound[ev.src_mac].add(str(f["server_id"]))
     for ips in bound.values():
         ips.difference_update(_UNSPECIFIED)
     return bound

@@ -349,8 +349,16 @@ class FlowTable:
                 text = addr_cache[(hi, lo)] = ip_str(hi, lo)
             return text
 
+        mac_cache: dict[int, str] = {}
+
         def mac(word: int, present: bool = True) -> str | None:
-            return mac_str(word & 0xFFFFFFFFFFFF) if present else None
+            if not present:
+                return None
+            value = word & 0xFFFFFFFFFFFF
+            text = mac_cache.get(value)
+            if text is None:
+                text = mac_cache[value] = mac_str(value)
+            return text
 
         out = []
         for r in np.argsort(t["ts"][:n, 0], kind="stable").tolist():

@@ -322,7 +322,9 @@ def _signature(s: dict, where: str, path: Path) -> Signature:
     field = s.get("length_field")
     if field is not None:
         if not (isinstance(field, list) and len(field) == 3 and int(field[1]) in (1, 2, 4)):
-            raise KnowledgeError(f"{where}: length_field is [offset, size 1/2/4, adjust]", str(path))
+            raise KnowledgeError(
+                f"{where}: length_field is [offset, size 1/2/4, adjust]", str(path)
+            )
         field = (int(field[0]), int(field[1]), int(field[2]))
     return Signature(s.get("l4"), at, contains, length, _strength(s, where, path), field)
 

@@ -1,0 +1,233 @@
+"""Side-by-side benchmark: cranewatch analyze against tshark, a dpkt loop, tcpdump and cat.
+
+Every tool reads the same capture in the same run, round-robin, each timed by
+`/usr/bin/time -v` (wall clock and peak RSS); the table shows medians, so a
+noisy shared machine moves all tools alike and the ratios stay meaningful.
+
+    python bench/run.py                       # generates bench/data/ot5m.pcap if missing
+    python bench/run.py --repeat 5 --slow-repeat 1 --large --out bench/data/results.md
+
+Rows: `cat` (disk), `tcpdump -r F -w /dev/null`, full `cranewatch analyze F
+--json out -q` (inventory, flows, app fields, all detectors, JSON), `tshark -r F
+-q -z conv,ip`, the dpkt flow loop (bench/dpkt_flows.py); optionally the 4x
+file (RSS must not grow with length), two captures on two cores against one,
+and a 10k-packet capture (start-up cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+PY = sys.executable
+
+
+@dataclass
+class Row:
+    """One tool's runs on one input."""
+
+    name: str
+    cmd: list[str]
+    packets: int
+    size: int
+    runs: list[tuple[float, int]] = field(default_factory=list)  # (wall s, peak RSS KiB)
+
+    @property
+    def wall(self) -> float:
+        # GNU time counts in hundredths: keep ratios finite for very fast tools
+        return max(0.01, statistics.median(w for w, _ in self.runs))
+
+    @property
+    def rss_mb(self) -> float:
+        return max(r for _, r in self.runs) / 1024
+
+
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one command, from GNU time -v."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as log:
+        proc = subprocess.run(
+            ["/usr/bin/time", "-v", "-o", log.name, *cmd],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        text = Path(log.name).read_text()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", text)
+    h, m, s = (float(x) if x else 0.0 for x in wall.groups())
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    return h * 3600 + m * 60 + s, rss
+
+
+def count_packets(path: Path) -> int:
+    """Records in the capture (cranewatch's reader: it is the fast one)."""
+    from cranewatch.sources import open_capture
+
+    capture = open_capture(path)
+    return sum(len(batch) for batch in capture.batches())
+
+
+def ensure_capture(path: Path, packets: int, seed: int) -> Path:
+    if not path.exists():
+        print(f"generating {path} ({packets:,} packets)...", file=sys.stderr)
+        subprocess.run(
+            [PY, str(HERE / "generate.py"), "--packets", str(packets), "--seed", str(seed),
+             "--out", str(path), "-q"],
+            check=True,
+        )  # fmt: skip
+    return path
+
+
+def cranewatch_cmd(paths: list[Path], json_out: Path) -> list[str]:
+    exe = shutil.which("cranewatch")
+    base = [exe] if exe else [PY, "-m", "cranewatch"]
+    return [*base, "analyze", *map(str, paths), "--json", str(json_out), "-q"]
+
+
+def run_rows(rows: list[Row], repeat: int, slow: set[str], slow_repeat: int) -> None:
+    """Round-robin: every round runs each tool once, so load spikes hit all of them."""
+    for round_no in range(repeat):
+        for row in rows:
+            if row.name in slow and round_no >= slow_repeat:
+                continue
+            row.runs.append(timed(row.cmd))
+            w, r = row.runs[-1]
+            print(f"  round {round_no + 1}: {row.name:28s} {w:8.2f} s {r / 1024:8.0f} MB",
+                  file=sys.stderr)  # fmt: skip
+
+
+def table(rows: list[Row], ref: Row) -> str:
+    head = (
+        f"| {'tool':28s} | {'wall s':>8s} | {'packets/s':>11s} | {'MB/s':>7s} | "
+        f"{'peak RSS MB':>11s} | {'x cranewatch':>12s} | runs |"
+    )
+    lines = [head, "|" + "|".join("-" * (len(c) + 0) for c in head.split("|")[1:-1]) + "|"]
+    for row in rows:
+        ratio = row.wall / ref.wall
+        lines.append(
+            f"| {row.name:28s} | {row.wall:8.2f} | {row.packets / row.wall:11,.0f} | "
+            f"{row.size / row.wall / 1e6:7.0f} | {row.rss_mb:11.0f} | {ratio:12.2f} | "
+            f"{len(row.runs):4d} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--file", type=Path, default=DATA / "ot5m.pcap")
+    ap.add_argument("--packets", type=int, default=5_000_000, help="when generating --file")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the fast tools")
+    ap.add_argument("--slow-repeat", type=int, default=1, help="rounds of tshark and dpkt")
+    ap.add_argument("--skip", action="append", default=[], help="tshark, dpkt, tcpdump, cat")
+    ap.add_argument("--large", action="store_true", help="also a 4x file (RSS growth)")
+    ap.add_argument("--no-extras", action="store_true", help="no two-core or 10k-packet rows")
+    ap.add_argument("--out", type=Path, help="also write the report (markdown) here")
+    args = ap.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="cwbench-"))
+    path = ensure_capture(args.file, args.packets, seed=1)
+    n, size = count_packets(path), path.stat().st_size
+    print(f"{path}: {n:,} packets, {size / 1e6:,.0f} MB; warming the page cache", file=sys.stderr)
+    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+
+    cw = Row("cranewatch analyze (full)", cranewatch_cmd([path], work / "a.json"), n, size)
+    rows = [cw]
+    candidates = {
+        "cat": Row("cat > /dev/null", ["cat", str(path)], n, size),
+        "tcpdump": Row("tcpdump -r F -w /dev/null", ["tcpdump", "-r", str(path), "-w", "/dev/null"],
+                       n, size),
+        "tshark": Row("tshark -q -z conv,ip", ["tshark", "-r", str(path), "-q", "-z", "conv,ip"],
+                      n, size),
+        "dpkt": Row("dpkt flow loop", [PY, str(HERE / "dpkt_flows.py"), str(path)], n, size),
+    }  # fmt: skip
+    for name, row in candidates.items():
+        if name not in args.skip and (name == "dpkt" or shutil.which(row.cmd[0])):
+            rows.append(row)
+    extras: list[Row] = []
+    if not args.no_extras:
+        second = ensure_capture(path.with_name(path.stem + "-b.pcap"), args.packets, seed=2)
+        n2 = count_packets(second)
+        extras.append(
+            Row("cranewatch, 2 captures/2 cores", cranewatch_cmd([path, second], work / "b.json"),
+                n + n2, size + second.stat().st_size)
+        )  # fmt: skip
+        small = ensure_capture(DATA / "ot10k.pcap", 10_000, seed=3)
+        extras.append(
+            Row("cranewatch, 10k packets", cranewatch_cmd([small], work / "c.json"),
+                count_packets(small), small.stat().st_size)
+        )  # fmt: skip
+        help_cmd = [*cranewatch_cmd([small], work / "d.json")[:-5], "--help"]
+        extras.append(Row("cranewatch --help", help_cmd, 1, 1))
+    if args.large:
+        big = ensure_capture(path.with_name(path.stem + "-x4.pcap"), 4 * args.packets, seed=4)
+        extras.append(
+            Row("cranewatch analyze, 4x file", cranewatch_cmd([big], work / "e.json"),
+                count_packets(big), big.stat().st_size)
+        )  # fmt: skip
+
+    started = time.monotonic()
+    run_rows(rows + extras, args.repeat, {"tshark -q -z conv,ip", "dpkt flow loop"},
+             args.slow_repeat)  # fmt: skip
+    report = [
+        f"capture: {path.name}, {n:,} packets, {size / 1e6:,.0f} MB; "
+        f"medians of {args.repeat} rounds ({args.slow_repeat} for tshark and dpkt); "
+        f"{os.cpu_count()} cores; {time.monotonic() - started:.0f} s in all",
+        "",
+        table(rows, cw),
+    ]
+    if extras:
+        report += ["", table(extras, cw)]
+    report += ["", *checks(rows, extras, cw)]
+    text = "\n".join(report)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def checks(rows: list[Row], extras: list[Row], cw: Row) -> list[str]:
+    """The issue's targets, each with the measured value."""
+    by = {r.name: r for r in rows + extras}
+    out = []
+
+    def check(label: str, value: float, ok: bool, unit: str = "") -> None:
+        out.append(f"- [{'x' if ok else ' '}] {label}: {value:,.2f}{unit}")
+
+    if "tshark -q -z conv,ip" in by:
+        r = by["tshark -q -z conv,ip"].wall / cw.wall
+        check("analyze >= 20x faster than tshark conv,ip", r, r >= 20, "x")
+    if "dpkt flow loop" in by:
+        r = by["dpkt flow loop"].wall / cw.wall
+        check("analyze >= 30x faster than the dpkt loop", r, r >= 30, "x")
+    pps = cw.packets / cw.wall
+    check("analyze >= 1.5M packets/s end to end", pps / 1e6, pps >= 1.5e6, "M")
+    check("peak RSS <= 1 GiB", cw.rss_mb, cw.rss_mb <= 1024, " MB")
+    if "cranewatch analyze, 4x file" in by:
+        growth = by["cranewatch analyze, 4x file"].rss_mb / cw.rss_mb - 1
+        check("RSS on the 4x file within 10%", 100 * growth, growth <= 0.10, " %")
+    if "cranewatch, 10k packets" in by:
+        w = by["cranewatch, 10k packets"].wall
+        check("10k-packet analyze under 1.5 s", w, w < 1.5, " s")
+    if "cranewatch, 2 captures/2 cores" in by:
+        two = by["cranewatch, 2 captures/2 cores"]
+        r = (two.packets / two.wall) / pps
+        check("two captures on two cores >= 1.6x one-core throughput", r, r >= 1.6, "x")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -172,10 +172,14 @@ def _pcapng(frames: list[tuple[float, bytes]], endian: str = "<") -> bytes:
         if k % 7 == 3:
             out.append(_block(endian, 3, struct.pack(endian + "I", len(data)) + pad))
         elif k % 7 == 5:
-            head = struct.pack(endian + "HHIIII", 0, 0, units >> 32, units & 0xFFFFFFFF, len(data), len(data))
+            head = struct.pack(
+                endian + "HHIIII", 0, 0, units >> 32, units & 0xFFFFFFFF, len(data), len(data)
+            )
             out.append(_block(endian, 2, head + pad))
         else:
-            head = struct.pack(endian + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(data), len(data))
+            head = struct.pack(
+                endian + "IIIII", 0, units >> 32, units & 0xFFFFFFFF, len(data), len(data)
+            )
             out.append(_block(endian, 6, head + pad))
     out.insert(len(out) // 2, _block(endian, 4, b"\x01\x00\x04\x00\x0a\x00\x00\x05" + bytes(4)))
     return b"".join(out)

@@ -95,9 +95,9 @@ def _reader(name: str) -> Callable[[bytes], None]:
     from cranewatch.sources.pcapng import MAGIC, read_pcapng
     from cranewatch.sources.stream import Chunker, finish_tail
 
-    def read_all(raw, chunk: int, pcapng: bool) -> InputStats:
+    def read_all(raw, chunk: int, pcapng: bool, total: int | None = None) -> InputStats:
         stats = InputStats(path="fuzz")
-        chunker = Chunker(raw, chunk)
+        chunker = Chunker(raw, chunk, total)  # total: plain files know their size
         reader = read_pcapng if pcapng else read_pcap
         packets = 0
         for batch in reader(chunker, stats):
@@ -121,7 +121,7 @@ def _reader(name: str) -> Callable[[bytes], None]:
             data = PCAP_HEADER + data
         if name == "pcapng" and data[:4] != MAGIC:
             return
-        first = read_all(io.BytesIO(data), 4 << 20, name == "pcapng")
+        first = read_all(io.BytesIO(data), 4 << 20, name == "pcapng", len(data))
         second = read_all(io.BytesIO(data), SMALL_CHUNK, name == "pcapng")
         if first.packets != second.packets or first.bytes != second.bytes:
             raise FuzzFinding(
@@ -244,11 +244,62 @@ def _site() -> Callable[[bytes], None]:
             site = loads_site(text, path="fuzz.yaml")
         except SiteFileError as exc:
             shown = str(exc)
-            if "\n" in shown or not shown.startswith("fuzz.yaml:"):
-                raise FuzzFinding(f"site error is not one 'file:line: message' line: {shown!r}")
+            if "\n" in shown or exc.line is None or not shown.startswith("fuzz.yaml:"):
+                problem = f"site error is not one 'file:line: message' line: {shown!r}"
+                raise FuzzFinding(problem) from None
             return
         site.zone_of("10.0.0.1")
         site.asset_for(None, "10.0.0.1")
         site.conduit_for("10.0.0.1", "192.168.1.1", "tcp", 502)
 
     return one
+
+
+# ---------------------------------------------------------------- inputs as capture files
+
+
+def _ip4_frame(proto: int, sport: int, dport: int, payload: bytes) -> bytes:
+    """Ethernet + IPv4 + UDP/TCP carrying `payload` (checksums zero: nothing checks them)."""
+    import struct
+
+    if proto == 17:
+        l4 = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0)
+    else:
+        l4 = struct.pack(">HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x18, 65535, 0, 0)
+    total = min(20 + len(l4) + len(payload), 0xFFFF)
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, 0, 0x4000, 64, proto, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))  # fmt: skip
+    return bytes.fromhex("00112233445500aabbccddee0800") + ip + l4 + payload
+
+
+def as_frames(target: str, data: bytes) -> list[tuple[int, bytes]]:
+    """(linktype, frame) packets that make the analyzer hand `data` to `target`.
+
+    Used to run every fuzz input through the real CLI, not just the function.
+    """
+    import importlib
+
+    if target == "l2l4":
+        batch = make_batch(data)
+        return [(int(batch.linktypes[i]), batch.packet(i)) for i in range(len(batch))]
+    sel = importlib.import_module(f"cranewatch.decode.{target}").SELECT
+    if sel.dst_macs:  # 802.3 length field, then the LLC/SNAP bytes
+        dst = sel.dst_macs[0].to_bytes(6, "big")
+        return [(1, dst + bytes.fromhex("00aabbccddee") + len(data).to_bytes(2, "big") + data)]
+    if sel.ethertypes:
+        head = bytes.fromhex("ffffffffffff00aabbccddee") + sel.ethertypes[0].to_bytes(2, "big")
+        return [(1, head + data)]
+    proto = 6 if sel.l4 == "tcp" else 17
+    port = sel.ports[0] if sel.ports else 8080
+    return [(1, _ip4_frame(proto, 40000, port, data))]
+
+
+def pcap_file(frames: list[tuple[int, bytes]]) -> bytes:
+    """A classic pcap of the frames (one link type: the first frame's)."""
+    import struct
+
+    link = frames[0][0] if frames else 1
+    out = [PCAP_HEADER[:20] + struct.pack("<I", link)]
+    for k, (_, frame) in enumerate(frames):
+        out.append(struct.pack("<IIII", 1_700_000_000 + k, 0, len(frame), len(frame)) + frame)
+    return b"".join(out)

@@ -68,7 +68,9 @@ def test_every_capture_ends_in_0_or_2_in_process(captures: Path, group: str, tmp
     problems: list[str] = []
     for path in files:
         result = runner.invoke(command, ["analyze", str(path), "--json", str(out), "-q"])
-        problems += _problems(path, result.exit_code, result.stdout, result.stderr, result.exception)
+        problems += _problems(
+            path, result.exit_code, result.stdout, result.stderr, result.exception
+        )
         if result.exit_code == 0 and not out.is_file():
             problems.append(f"{path.relative_to(CAPTURES)}: exit 0 but no findings file")
         out.unlink(missing_ok=True)

@@ -72,6 +72,18 @@ def test_hosts_behind_a_router_keep_their_ip_not_the_routers_mac():
     ]
 
 
+def test_internet_hosts_seen_through_the_gateway_stay_separate_findings():
+    plc = "00:1b:1b:00:00:10"
+    assets = [asset(GW_MAC, "10.50.1.1"), asset(plc, "10.50.1.10")]
+    flows = [
+        flow(far, "10.50.1.10", sport=40000, dport=502, orig_mac=GW_MAC, resp_mac=plc)
+        for far in ("203.0.113.5", "203.0.113.6")
+    ]
+    found = run_all(ctx(site(), assets=assets, flows=flows))
+    policy = sorted((f.asset_mac, f.asset_ip) for f in found if f.kind == "policy-violation")
+    assert policy == [(None, "203.0.113.5"), (None, "203.0.113.6")]
+
+
 def test_merge_key_is_the_mac_when_known_and_fills_the_ip():
     a = Finding("cellular-modem", "critical", 0.9, "a", asset_mac="00:1E:42:00:00:01",
                 evidence=[Evidence(1.0, "x")])  # fmt: skip

@@ -14,6 +14,24 @@ the batch buffer. Reads may return bytes past a packet's end (the next packet,
 or zeros); a field only counts when the captured length covers it.
 
 All offsets below are relative to the packet start until written to `Packets`.
+
+Tunnels. Each level of decode notes, for the few packets that have one, where
+an inner frame starts and ends and what kind it is (radiotap and PPI payloads,
+MPLS pseudo-wires, GRE/ERSPAN, VXLAN, Geneve, CAPWAP, Teredo, AYIYA, GTP-U,
+IP-in-IP; see tunnels.py and wifi.py). Those packets are decoded again as a
+sub-batch starting at the inner frame, with this same code, and the inner
+columns replace the outer ones, up to MAX_DEPTH levels. Ordinary traffic pays
+one ethertype comparison and one small table lookup per port for all this.
+
+What the columns then say. They describe the innermost packet: the outer
+transport is the network's, not the crane's. has_mac/src_mac/dst_mac are the
+inner Ethernet or 802.11 addresses; when the inner packet is bare IP (GRE IPv4,
+IP-in-IP, MPLS IP, GTP-U, Teredo, AYIYA) has_mac is False and MACs and VLAN are
+0, since the outer MACs are the tunnel routers'. PPPoE and MPLS are walked in
+place: PPPoE keeps the link's MACs and VLAN (client and concentrator share the
+segment), MPLS keeps the VLAN but drops the MACs (label switch routers). caplen,
+wirelen and ts stay the outer packet's. Non-first outer fragments are not
+decapsulated (no L4 offset), and tunnels are recognised by their IANA ports.
 """
 
 from __future__ import annotations
@@ -506,15 +524,22 @@ def _decode_l4(win: _Window, p: Packets, rows: Rows, l4: Rel, lim: np.ndarray, o
     tcp = (proto == _TCP) & (room >= 20) & (doff >= 20)
     with_ports = tcp | (((proto == _UDP) & (room >= 8)) | ((proto == _SCTP) & (room >= 12)))
     icmp = ((proto == _ICMP) | (proto == _ICMP6)) & (room >= 8)
-    _set(p, "sport", rows, np.where(with_ports, win.read(2, rows, l4), 0))
-    _set(p, "dport", rows, np.where(with_ports, win.read(2, rows, l4, 2), 0))
+    sport, dport = win.read(2, rows, l4), win.read(2, rows, l4, 2)
+    if not with_ports.all():  # (skipping the selects when every row has ports pays for tunnels)
+        sport, dport = np.where(with_ports, sport, 0), np.where(with_ports, dport, 0)
+    _set(p, "sport", rows, sport)
+    _set(p, "dport", rows, dport)
     _set(p, "tcp_flags", rows, np.where(tcp, win.read(1, rows, l4, 13), 0))
-    hdr = np.where(tcp, doff, np.where(proto == _SCTP, 12, 8))
+    hdr = doff if tcp.all() else np.where(tcp, doff, np.where(proto == _SCTP, 12, 8))
     has_payload = (with_ports | icmp) & (hdr <= room)
     base = off[rows] + l4
     _set(p, "l4_off", rows, base)
-    _set(p, "payload_off", rows, np.where(has_payload, base + hdr, -1))
-    _set(p, "payload_len", rows, np.where(has_payload, room - hdr, 0))
+    if has_payload.all():
+        _set(p, "payload_off", rows, base + hdr)
+        _set(p, "payload_len", rows, room - hdr)
+    else:
+        _set(p, "payload_off", rows, np.where(has_payload, base + hdr, -1))
+        _set(p, "payload_len", rows, np.where(has_payload, room - hdr, 0))
 
 
 # ---------------------------------------------------------------------------- tunnels
@@ -533,7 +558,10 @@ def _ip_tunnels(win: _Window, p: Packets, rel4: np.ndarray, lim: np.ndarray, lev
     if not cand.any():
         return
     sel = np.flatnonzero(cand)
-    sel = sel[rel4[sel] >= 0]
+    exact = tunnels.TUNNEL_PORTS.take(p.sport[sel]) | tunnels.TUNNEL_PORTS.take(p.dport[sel])
+    sel = sel[exact & (rel4[sel] >= 0)]
+    if not len(sel):
+        return
     proto = p.proto[sel]
     for number, kind in ((4, bare(ETH_IP4)), (41, bare(ETH_IP6))):
         hit = sel[proto == number]

@@ -18,7 +18,7 @@ class Packets:
 
     ts, caplen, wirelen, linktype: copied from the batch.
     supported:  bool, the link type is one we decode (else counted as an error).
-    has_mac:    bool, the link layer carried Ethernet-style addresses.
+    has_mac:    bool, the innermost frame carried Ethernet-style addresses.
     src_mac, dst_mac: uint64, 48-bit MAC in the low bits (0 when absent).
     vlan:       uint16 outermost 802.1Q/802.1ad VLAN id (0 none).
     ethertype:  uint16 innermost EtherType after tags (0 for raw IP link types,

@@ -266,7 +266,11 @@ def _ports_mask(pk: Packets, rows: np.ndarray, ports) -> np.ndarray:
 
 
 def _at_mask(batch: RawBatch, pk: Packets, rows: np.ndarray, sig) -> np.ndarray:
-    """Rows whose payload has every `at` piece of a signature (vectorised gathers)."""
+    """Rows whose payload has every `at` piece of a signature (vectorised gathers).
+
+    Each byte test gathers only for the rows still alive: the first byte
+    rules out nearly all payloads, so a signature costs about one gather.
+    """
     off, plen = pk.payload_off[rows].astype(np.int64), pk.payload_len[rows].astype(np.int64)
     ok = np.ones(len(rows), dtype=bool)
     if sig.length is not None:
@@ -274,8 +278,12 @@ def _at_mask(batch: RawBatch, pk: Packets, rows: np.ndarray, sig) -> np.ndarray:
     last = len(batch.data) - 1
     for o, piece in sig.at:
         ok &= plen >= o + len(piece)
+    alive = np.flatnonzero(ok)
+    for o, piece in sig.at:
         for k, byte in enumerate(piece):
-            ok &= batch.data[np.minimum(off + o + k, last)] == byte
+            alive = alive[batch.data[np.minimum(off[alive] + o + k, last)] == byte]
+    ok = np.zeros(len(rows), dtype=bool)
+    ok[alive] = True
     if sig.length_field is not None:
         o, size, adjust = sig.length_field
         ok &= plen >= o + size

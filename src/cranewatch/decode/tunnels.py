@@ -60,6 +60,9 @@ _CANDIDATE_PORTS += [PORT_GTPU, PORT_MPLS_UDP, PORT_GRE_UDP]
 # stays in L1 cache, where a 64 KiB per-port table would miss on every batch.
 PORT_BLOCKS = np.zeros(4096, dtype=bool)
 PORT_BLOCKS[np.array(_CANDIDATE_PORTS) >> 4] = True
+# The exact ports, for the few packets in those blocks.
+TUNNEL_PORTS = np.zeros(65536, dtype=bool)
+TUNNEL_PORTS[_CANDIDATE_PORTS] = True
 
 
 def bare(ethertype: int | np.ndarray) -> int | np.ndarray:

@@ -154,8 +154,8 @@ class Hosts:
         owner = self.mac_of_ip.get(ip)
         if owner is not None:
             return owner, ip
-        if ip in self.ip_only:
-            return None, ip  # behind a router: the MAC seen was the router's
+        if ip in self.ip_only or (mac and mac in self.by_mac):
+            return None, ip  # a known device that does not hold the address forwarded it
         return mac, ip
 
 

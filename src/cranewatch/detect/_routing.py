@@ -11,6 +11,7 @@ without one, the far end is a public address and the local one is not.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +55,10 @@ def _off_subnet(site: Any, local: str, remote: str) -> bool:
 def hop_usage(
     site: Any, flows: list[Any], assets: list[Any]
 ) -> dict[tuple[str, str | None], HopUse]:
-    """(hop MAC, local zone) -> HopUse, over every flow between a local host and a far address."""
+    """(hop MAC, local zone) -> HopUse, over every flow between a local host and a far address.
+
+    Without a site file the "zone" is the local host's likely subnet (`_subnet`).
+    """
     index = AssetIndex(assets)
     table: dict[tuple[str, str | None], HopUse] = {}
     for f in flows:
@@ -81,7 +85,7 @@ def hop_usage(
             # forwards for the address (a router sending with few addresses keeps
             # them all in the inventory).
             continue
-        zone = site.zone_of(local) if site is not None else None
+        zone = site.zone_of(local) if site is not None else _subnet(local)
         use = table.get((hop.lower(), zone))
         if use is None:
             use = table[(hop.lower(), zone)] = HopUse(hop.lower(), zone)
@@ -90,6 +94,19 @@ def hop_usage(
         if inbound and _addr.is_public(remote):
             use.inbound_public.add(remote)
     return table
+
+
+def _subnet(ip: str) -> str | None:
+    """Without a site file, the local network a host most likely sits on: its /24 or /64.
+
+    Each subnet has its own gateway, so "a second router next to the main one"
+    is judged per subnet: on a SPAN of several VLANs every VLAN's gateway is a
+    main one.
+    """
+    a = _addr.parse(ip)
+    if a is None:
+        return None
+    return str(ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False))
 
 
 def by_mac(table: dict[tuple[str, str | None], HopUse]) -> dict[str, list[HopUse]]:

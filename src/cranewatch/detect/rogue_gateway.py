@@ -141,10 +141,19 @@ def _with_site(ctx: DetectContext, table: dict) -> list[Finding]:
 
 
 def _without_site(ctx: DetectContext, table: dict) -> list[Finding]:
+    """Per local subnet, any MAC forwarding next to that subnet's main router."""
+    by_subnet: dict[str | None, list[_routing.HopUse]] = {}
+    for (_mac, subnet), use in table.items():
+        by_subnet.setdefault(subnet, []).append(use)
+    out: list[Finding] = []
+    for uses in by_subnet.values():
+        out += _second_routers(ctx, uses)
+    return out
+
+
+def _second_routers(ctx: DetectContext, uses: list[_routing.HopUse]) -> list[Finding]:
     index = AssetIndex(ctx.assets)
-    uses = [
-        u for u in table.values() if len(u.remotes) >= MIN_REMOTES_NO_SITE or len(u.clients) >= 2
-    ]
+    uses = [u for u in uses if len(u.remotes) >= MIN_REMOTES_NO_SITE or len(u.clients) >= 2]
     if len(uses) < 2:
         return []
     uses.sort(key=lambda u: (u.flows, len(u.remotes)), reverse=True)
@@ -156,7 +165,10 @@ def _without_site(ctx: DetectContext, table: dict) -> list[Finding]:
         _, untouched = _ttl_text(use)
         if untouched:
             confidence -= 0.3
-        why = f"a second router next to {main.mac} (which carries {main.flows} flow(s))"
+        why = (
+            f"a second router for subnet {use.zone} next to {main.mac} "
+            f"(which carries {main.flows} flow(s))"
+        )
         title = (
             f"Second gateway {use.mac} forwards traffic for {len(use.remotes)} public address(es)"
         )

@@ -19,6 +19,7 @@ import functools
 import ipaddress
 import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from cranewatch.errors import SiteFileError
@@ -61,6 +63,11 @@ INTERNET = "internet"
 Loc = tuple[str | int, ...]
 _MISSING = object()
 Matcher = Callable[[str | None, str | None], bool]
+# A site file nests four levels deep. These bounds stop a broken or hostile one
+# from exhausting the stack (deep nesting), the CPU (the YAML scanner slows down
+# quadratically on deep [ { nesting) or memory (aliases expanding to millions of values).
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
 
 # --------------------------------------------------------------------------- values
 
@@ -552,9 +559,11 @@ def load_site(path: str | os.PathLike[str]) -> Site:
     line and exits 2.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SiteFileError("not UTF-8 text", path=str(path)) from None
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SiteFileError("not UTF-8 text", path=str(path), line=line) from None
     except OSError as exc:
         raise SiteFileError(f"cannot read the site file: {exc.strerror}", path=str(path)) from None
     return loads_site(text, path=str(path))
@@ -562,7 +571,9 @@ def load_site(path: str | os.PathLike[str]) -> Site:
 
 def loads_site(text: str, path: str = "site.yaml") -> Site:
     """Like load_site, from text (for tests and the simulator); `path` is used in messages."""
+    _check_nesting(text, path)
     tree = _parse_yaml(text, path)
+    _check_size(tree, path)
     if tree is None:
         raise SiteFileError(
             "the file is empty; expected a mapping with site, zones, assets, conduits",
@@ -589,15 +600,62 @@ def loads_site(text: str, path: str = "site.yaml") -> Site:
     return Site(spec, path=path)
 
 
+def _check_nesting(text: str, path: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH before the YAML parser meets it.
+
+    Counts [ { brackets, and the indent plus '- ' marks that open a line (block
+    nesting): a legal site file stays far below either bound.
+    """
+    depth, where = 0, None
+    for m in re.finditer(r"[\[\]{}]", text):
+        depth += 1 if m.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            where = m.start()
+            break
+    deep = re.search(rf"^[ \t?:-]{{{4 * MAX_DEPTH}}}", text, re.MULTILINE)
+    if deep and (where is None or deep.start() < where):
+        where = deep.start()
+    if where is not None:
+        line = text.count("\n", 0, where) + 1
+        raise SiteFileError(f"nested more than {MAX_DEPTH} levels deep", path=path, line=line)
+
+
+def _check_size(tree: Any, path: str) -> None:
+    """Refuse trees whose aliases expand to more than MAX_VALUES values (a 'YAML bomb')."""
+    stack, count = [tree], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise SiteFileError(
+                f"more than {MAX_VALUES:,} values once aliases (*name) are expanded",
+                path=path,
+                line=1,
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _parse_yaml(text: str, path: str) -> Any:
     try:
-        return YAML(typ="rt").load(text)
+        with warnings.catch_warnings():  # e.g. a reused &anchor: legal, but printed raw
+            warnings.simplefilter("ignore")
+            return YAML(typ="rt").load(text)
+    except RecursionError:
+        raise SiteFileError("nested too deeply", path=path) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         parts = [p for p in (exc.problem, exc.context) if p]
         message = " ".join(" ".join(parts).split()) or "syntax error"
         line = mark.line + 1 if mark is not None else None
         raise SiteFileError(f"not valid YAML: {message}", path=path, line=line) from None
+    except ReaderError as exc:  # a control character: no mark, but a position
+        line = text.count("\n", 0, exc.position) + 1
+        char = exc.character if isinstance(exc.character, int) else 0
+        message = f"not valid YAML: character #x{char:04x} is not allowed ({exc.reason})"
+        raise SiteFileError(message, path=path, line=line) from None
     except YAMLError as exc:
         message = " ".join(str(exc).split())
         raise SiteFileError(f"not valid YAML: {message}", path=path) from None

@@ -238,3 +238,98 @@ def test_long_vlan_and_ipv6_extension_chains_are_cut_short() -> None:
     assert pk.ip_ver[1] == 4 and pk.dport[1] == 9999  # two tags: walked
     assert pk.dport[0] == 0 and pk.dport[2] == 0  # 300 tags / headers: given up, no crash
     assert (pk.payload_off[[0, 2]] == -1).all()
+
+
+# ---------------------------------------------------------------- site file forms via the CLI
+
+SITE = """\
+site: T
+zones:
+  - name: yard
+    cidrs: [10.0.0.0/24]
+assets:
+  - id: plc1
+    mac: 00:1b:1b:aa:01:10
+    ip: 10.0.0.5
+conduits:
+  - from: yard
+    to: internet
+    ports: [tcp/443]
+"""
+
+# Nine levels of ten aliases each: 10**9 values once expanded.
+ALIAS_BOMB = "site: T\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 10)
+)
+# (form, site text, line, words the message holds)
+SITE_FORMS = [
+    ("not-yaml", SITE + "  - id: [\n", 14, ["not valid YAML"]),  # reported at the end
+    ("tab-indent", SITE.replace("    mac:", "\tmac:"), 7, ["not valid YAML"]),
+    ("control-char", SITE.replace("plc1", "plc\x001"), 6, ["not valid YAML", "#x0000"]),
+    ("yaml-duplicate-key", SITE.replace("    ip:", "    mac: 1\n    ip:"), 8, ["duplicate key"]),
+    ("empty", "# only a comment\n", 1, ["empty"]),
+    ("top-level-list", "- yard\n", 1, ["top level must be a mapping"]),
+    ("list-for-text", SITE.replace("site: T", "site: [T]"), 1, ["site:", "expected text"]),
+    ("text-for-list", SITE.replace("[10.0.0.0/24]", "10.0.0.0/24"), 4, ["expected a list"]),
+    ("number-for-list", SITE.replace("[tcp/443]", "443"), 12, ["expected a list"]),
+    ("mapping-for-list", "site: T\nzones:\n  name: yard\n", 2, ["expected a list"]),
+    ("unknown-top-key", SITE + "zone: []\n", 13, ["unknown key 'zone'", "did you mean"]),
+    ("unknown-asset-key", SITE.replace("    ip:", "    addr: 1\n    ip:"), 8, ["addr"]),
+    (
+        "duplicate-id",
+        SITE.replace("conduits:", "  - id: plc1\n    ip: 10.0.0.6\nconduits:"),
+        9,
+        ["duplicate asset id 'plc1'"],
+    ),  # fmt: skip
+    ("bad-mac", SITE.replace("00:1b:1b:aa:01:10", "00:1b:1b:aa:01:zz"), 7, ["not a MAC"]),
+    ("bad-ip", SITE.replace("10.0.0.5", "10.0.0.300"), 8, ["not an IP address"]),
+    ("bad-cidr", SITE.replace("10.0.0.0/24", "10.0.0.0/33"), 4, ["not a CIDR"]),
+    ("cidr-host-bits", SITE.replace("10.0.0.0/24", "10.0.0.7/24"), 4, ["host bits"]),
+    (
+        "dangling-zone",
+        SITE.replace("    ip: 10.0.0.5", "    ip: 10.0.0.5\n    zone: yrd"),
+        9,
+        ["zone 'yrd' does not exist", "did you mean 'yard'"],
+    ),  # fmt: skip
+    ("dangling-conduit-name", SITE.replace("to: internet", "to: plc2"), 11, ["'plc2'"]),
+    ("dangling-container-dest", SITE + "container_data_to: [cloud]\n", 13, ["'cloud'"]),
+    ("deep-nesting", "site: " + "[" * 500 + "]" * 500 + "\n", 1, ["nested more than"]),
+    ("alias-bomb", ALIAS_BOMB, 1, ["aliases"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"), [f[1:] for f in SITE_FORMS], ids=[f[0] for f in SITE_FORMS]
+)
+def test_site_file_forms_exit_2_with_one_file_line_message(
+    tmp_path: Path, text: str, line: int, words: list[str]
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(text, encoding="utf-8")
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(PCAP_HEADER)
+    out = tmp_path / "o.json"
+    start = time.monotonic()
+    result = _cli("analyze", str(capture), "--site", str(site), "--json", str(out), "-q")
+    assert time.monotonic() - start < 5
+    assert result.exit_code == 2
+    lines = _lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"cranewatch: error: {site}:{line}: "), lines[0]
+    for word in words:
+        assert word in lines[0]
+    assert not out.exists()  # the site is checked before any capture is read
+
+
+def test_site_file_not_utf8_or_missing(tmp_path: Path) -> None:
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(PCAP_HEADER)
+    site = tmp_path / "site.yaml"
+    site.write_bytes(SITE.encode() + b"  - id: \xff\xfe\n")
+    result = _cli("analyze", str(capture), "--site", str(site), "-q")
+    assert result.exit_code == 2
+    assert result.stderr == f"cranewatch: error: {site}:13: not UTF-8 text\n"
+    missing = tmp_path / "nope.yaml"
+    result = _cli("analyze", str(capture), "--site", str(missing), "-q")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"cranewatch: error: {missing}: cannot read the site file")

@@ -16,7 +16,7 @@ class Flow:
     rogue-gateway detector wants.
     """
 
-    proto: int                 # 6 tcp, 17 udp, 1 icmp, 58 icmpv6, other IP protocol numbers
+    proto: int  # 6 tcp, 17 udp, 1 icmp, 58 icmpv6, other IP protocol numbers
     orig_ip: str
     resp_ip: str
     orig_port: int
@@ -25,23 +25,25 @@ class Flow:
     last_ts: float
     orig_pkts: int = 0
     resp_pkts: int = 0
-    orig_bytes: int = 0        # wire bytes of frames sent by the originator
+    orig_bytes: int = 0  # wire bytes of frames sent by the originator
     resp_bytes: int = 0
-    orig_flags: int = 0        # OR of TCP flags sent by the originator
+    orig_flags: int = 0  # OR of TCP flags sent by the originator
     resp_flags: int = 0
-    orig_mac: str | None = None      # L2 source of orig->resp frames
+    orig_mac: str | None = None  # L2 source of orig->resp frames
     orig_next_hop: str | None = None  # L2 destination of orig->resp frames
-    resp_mac: str | None = None      # L2 source of resp->orig frames
-    orig_ttl: int = 0          # TTL/hop limit of the first orig->resp packet
+    resp_mac: str | None = None  # L2 source of resp->orig frames
+    orig_ttl: int = 0  # TTL/hop limit of the first orig->resp packet
     resp_ttl: int = 0
     vlan: int = 0
     starts: list[float] = field(default_factory=list)  # (re)starts after >= 1 s idle, capped
     service: str | None = None  # protocol recognised by a parser or the port table
-    name: str | None = None     # the responder's name: TLS SNI, HTTP Host, or DNS answer
+    name: str | None = None  # the responder's name: TLS SNI, HTTP Host, or DNS answer
 
     @property
     def l4(self) -> str:
-        return {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}.get(self.proto, str(self.proto))
+        return {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp"}.get(
+            self.proto, str(self.proto)
+        )
 
     @property
     def packets(self) -> int:
@@ -59,7 +61,7 @@ class Asset:
     id: str
     mac: str | None
     ips: list[str] = field(default_factory=list)
-    vendor: str | None = None           # IEEE registry organisation of the MAC
+    vendor: str | None = None  # IEEE registry organisation of the MAC
     hostnames: list[str] = field(default_factory=list)
     declared_id: str | None = None
     zone: str | None = None
@@ -72,8 +74,8 @@ class Asset:
     bytes: int = 0
     # Not in the findings file: facts detectors use.
     locally_administered: bool = False
-    router: bool = False                 # forwards for many IPs (seen as L2 hop of off-subnet traffic)
-    behind_router: bool = False          # IP-only asset
+    router: bool = False  # forwards for many IPs (seen as L2 hop of off-subnet traffic)
+    behind_router: bool = False  # IP-only asset
 
     def to_json(self) -> dict[str, Any]:
         return {

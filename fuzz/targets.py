@@ -79,8 +79,8 @@ def _decoder(name: str) -> Callable[[bytes], None]:
         got = parse(data)
         if got is not None and not isinstance(got, dict):
             raise FuzzFinding(f"{name}.parse returned {type(got).__name__}")
-        if got:
-            json.dumps(got)  # events end up in JSON reports
+        if got:  # events end up in UTF-8 JSON reports: no NaN, no lone surrogates
+            json.dumps(got, ensure_ascii=False, allow_nan=False, default=str).encode("utf-8")
 
     return one
 

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from typer.main import get_command
+from typer.testing import CliRunner
 
 from cranewatch.cli import app
 
@@ -65,7 +64,7 @@ def test_regression_input_through_its_target(target: str, path: Path) -> None:
 
 
 def _cli(*args: str):
-    return CliRunner().invoke(get_command(app), list(args))
+    return CliRunner().invoke(app, list(args))
 
 
 def _assert_clean(result) -> list[str]:

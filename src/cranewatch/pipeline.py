@@ -28,6 +28,8 @@ from cranewatch.inventory.hosts import HostTable
 from cranewatch.inventory.model import Asset, Flow
 from cranewatch.sources import Capture, open_capture
 from cranewatch.sources.batch import InputStats
+from cranewatch.sources.split import RangeCapture, SplitPlan, plan_split
+from cranewatch.sources.stream import MAX_WARNINGS
 
 if TYPE_CHECKING:  # site.py builds pydantic models at import: only a --site run pays for it
     from cranewatch.inventory.site import Site
@@ -71,26 +73,30 @@ def analyze(
     """Read every capture, build the inventory, run every detector.
 
     A file that is not a capture is reported in `not_captures` and skipped; the
-    others are still analysed. Several captures are read by a pool of `jobs`
-    processes (default: one per core, when they hold POOL_MIN_BYTES or more)
-    and merged in the order given; a single capture is read in this process.
+    others are still analysed. Captures are read by a pool of `jobs` processes
+    (default: one per core, when they hold POOL_MIN_BYTES or more) and merged in
+    the order given. A large uncompressed capture is also cut into byte ranges
+    read in parallel (see sources/split.py); the merged result is the one-process
+    result, except that deep parsers' per-flow packet limits apply per range, so
+    a flow spanning k ranges may get up to k x `per_flow` parsed packets.
     """
-    acc = _Accumulator()
-    inputs: list[InputStats] = []
-    not_captures: list[NotACaptureError] = []
     todo: list[tuple[int, Capture]] = []
+    not_captures: list[NotACaptureError] = []
     for index, path in enumerate(paths):
         try:
             todo.append((index, open_capture(path)))
         except NotACaptureError as exc:
             not_captures.append(exc)
-    workers = min(len(todo), jobs or os.cpu_count() or 1)
+    cores = jobs or os.cpu_count() or 1
     if jobs is None and sum(_size(c.path) for _, c in todo) < POOL_MIN_BYTES:
-        workers = 1  # starting workers costs more than reading a few small files
-    if workers > 1:
-        parts = _read_in_pool(todo, workers, progress)
+        cores = 1  # starting workers costs more than reading a few small files
+    tasks = _plan_tasks(todo, cores)
+    if min(cores, len(tasks)) > 1:
+        parts = _read_in_pool(todo, tasks, min(cores, len(tasks)), progress)
     else:
         parts = _read_in_process(todo, progress)
+    acc = _Accumulator()
+    inputs: list[InputStats] = []
     for part in parts:
         inputs.append(part.stats)
         acc.flows.merge(part.flows)
@@ -107,12 +113,40 @@ def analyze(
 
 @dataclass
 class _Part:
-    """What reading one capture gives: compact, picklable, merged in the parent."""
+    """What reading one capture (or one range of it) gives: compact, picklable."""
 
     stats: InputStats
     flows: FlowTable
     hosts: HostTable
     events: list[Event]
+    unsupported: int = 0  # errors counted for unsupported link types (not by the reader)
+    clean_end: bool = True  # a range: its last record ended exactly at the range end
+    state: tuple | None = None  # a pcapng range: the section state at its end
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One unit of pool work: a whole capture, or range `part` of a split one."""
+
+    index: int
+    path: str
+    size: int
+    plan: SplitPlan | None = None
+    part: int = 0
+
+
+def _plan_tasks(todo: list[tuple[int, Capture]], cores: int) -> list[_Task]:
+    """A task per capture; a large one is split so that all cores have work."""
+    per_capture = cores // max(1, len(todo))
+    tasks = []
+    for index, capture in todo:
+        plan = plan_split(capture, per_capture) if per_capture > 1 else None
+        if plan is None:
+            tasks.append(_Task(index, capture.path, _size(capture.path)))
+            continue
+        for i in range(plan.parts):
+            tasks.append(_Task(index, capture.path, plan.size(i), plan, i))
+    return tasks
 
 
 def _read_in_process(todo: list[tuple[int, Capture]], progress: Progress | None) -> list[_Part]:
@@ -134,7 +168,7 @@ def _read_in_process(todo: list[tuple[int, Capture]], progress: Progress | None)
 
 
 def _read_capture(
-    index: int, capture: Capture, parsers, report: Callable[[int, int], None] | None
+    index: int, capture: Capture | RangeCapture, parsers, report: Callable[[int, int], None] | None
 ) -> _Part:
     """Stream one capture into fresh tables; memory follows flows and hosts, not packets."""
     part = _Part(capture.stats, FlowTable(), HostTable(), [])
@@ -142,7 +176,7 @@ def _read_capture(
     packet_no = 0
     for batch in capture.batches():
         pk = decode_l2l4(batch)
-        _count_unsupported(pk, capture.stats)
+        part.unsupported += _count_unsupported(pk, capture.stats)
         part.flows.add(pk, batch)
         part.hosts.add(pk, batch)
         part.events.extend(deep.run(batch, pk, packet_no))
@@ -151,7 +185,85 @@ def _read_capture(
         packet_no += len(batch)
         if report is not None:
             report(capture.position, packet_no)
+    if isinstance(capture, RangeCapture):
+        part.clean_end, part.state = capture.clean_end, capture.state
     return part
+
+
+# ---------------------------------------------------------------- split captures
+
+
+def _read_range(index: int, plan: SplitPlan, i: int, parsers, report=None) -> _Part:
+    return _read_capture(index, RangeCapture(plan, i), parsers, report)
+
+
+def _join_ranges(plan: SplitPlan, parts: list[_Part]) -> _Part | None:
+    """The ranges of one capture as one part, or None when a boundary proved wrong.
+
+    Range i + 1 is trusted only when range i ended exactly at its end (its
+    last record was not cut), with the section state range i + 1 started from;
+    see sources/split.py for why that proves every packet was read once. Any
+    reading error other than a cut last record also sends the caller back to
+    a one-process read, whose warnings and counts are then the reference.
+    """
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        errors = part.stats.errors - part.unsupported
+        if i < last and (errors or not part.clean_end or part.state != plan.state):
+            return None
+        if i == last and errors != (0 if part.clean_end else 1):
+            return None
+    out = parts[0]
+    stats = out.stats
+    before = stats.packets
+    for part in parts[1:]:
+        for event in part.events:
+            event.ref = (event.ref[0], event.ref[1] + before)
+        before += part.stats.packets
+        out.flows.merge(part.flows)
+        out.hosts.merge(part.hosts)
+        out.events.extend(part.events)
+        _add_stats(stats, part.stats)
+    if len(stats.warnings) > MAX_WARNINGS:
+        return None  # capped per range: the one-process list may differ
+    return out
+
+
+def _add_stats(stats: InputStats, more: InputStats) -> None:
+    """Totals of two consecutive ranges of one input."""
+    stats.packets += more.packets
+    stats.bytes += more.bytes
+    stats.errors += more.errors
+    stats.skipped_bytes += more.skipped_bytes
+    for a in ("first_ts", "last_ts"):
+        mine, theirs = getattr(stats, a), getattr(more, a)
+        pick = min if a == "first_ts" else max
+        setattr(
+            stats, a, theirs if mine is None else mine if theirs is None else pick(mine, theirs)
+        )
+    for w in more.warnings:
+        stats.warn(w)
+
+
+def _finish(todo: list[tuple[int, Capture]], tasks: list[_Task], results: list[_Part]):
+    """One part per capture, in the order given: split ones joined, or re-read here."""
+    by_index: dict[int, list[tuple[_Task, _Part]]] = {}
+    for task, part in zip(tasks, results, strict=True):
+        by_index.setdefault(task.index, []).append((task, part))
+    parsers = None
+    out = []
+    for index, capture in todo:
+        pairs = by_index[index]
+        plan = pairs[0][0].plan
+        if plan is None:
+            out.append(pairs[0][1])
+            continue
+        joined = _join_ranges(plan, [p for _, p in sorted(pairs, key=lambda tp: tp[0].part)])
+        if joined is None:  # a wrong boundary or a damaged file: read it in one piece
+            parsers = parsers or load_parsers()
+            joined = _read_capture(index, capture, parsers, None)
+        out.append(joined)
+    return out
 
 
 # ---------------------------------------------------------------- process pool
@@ -161,9 +273,9 @@ _PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 
 
 def _read_in_pool(
-    todo: list[tuple[int, Capture]], workers: int, progress: Progress | None
+    todo: list[tuple[int, Capture]], tasks: list[_Task], workers: int, progress: Progress | None
 ) -> list[_Part]:
-    """One capture per task on `workers` processes; progress flows back through a queue.
+    """Tasks on `workers` processes; progress flows back through a queue.
 
     Spawned (not forked) workers: the parent may run a progress-bar thread,
     and forking a process that holds a lock in another thread can hang the child.
@@ -173,12 +285,11 @@ def _read_in_pool(
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue() if progress is not None else None
-    sizes = {index: _size(c.path) for index, c in todo}
-    total = sum(sizes.values())
-    seen: dict[int, tuple[int, int]] = {}  # index -> (bytes read, packets)
+    total = sum(t.size for t in tasks)
+    seen: dict[int, tuple[int, int]] = {}  # task number -> (bytes read, packets)
     finished: set[int] = set()
     with ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-        futures = {pool.submit(_work, index, c.path): index for index, c in todo}
+        futures = {pool.submit(_work, k, t): k for k, t in enumerate(tasks)}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
@@ -186,28 +297,28 @@ def _read_in_pool(
                 continue
             _drain(queue, seen, finished)
             for fut in done:
-                index = futures[fut]
-                finished.add(index)
-                seen[index] = (sizes[index], fut.result().stats.packets)
+                k = futures[fut]
+                finished.add(k)
+                seen[k] = (tasks[k].size, fut.result().stats.packets)
             position = sum(p for p, _ in seen.values())
             progress(min(position, total), total, sum(n for _, n in seen.values()))
-        parts = {futures[f]: f.result() for f in futures}
+        results = {futures[f]: f.result() for f in futures}
     if queue is not None:
         queue.close()
-    return [parts[index] for index, _ in todo]
+    return _finish(todo, tasks, [results[k] for k in range(len(tasks))])
 
 
 def _drain(queue, seen: dict[int, tuple[int, int]], finished: set[int]) -> None:
-    """Latest (bytes, packets) per capture from the workers' messages."""
+    """Latest (bytes, packets) per task from the workers' messages."""
     import queue as queue_mod
 
     while True:
         try:
-            index, position, packets = queue.get_nowait()
+            k, position, packets = queue.get_nowait()
         except queue_mod.Empty:
             return
-        if index not in finished:
-            seen[index] = (position, packets)
+        if k not in finished:
+            seen[k] = (position, packets)
 
 
 def _init_worker(queue) -> None:
@@ -215,11 +326,10 @@ def _init_worker(queue) -> None:
     _QUEUE = queue
 
 
-def _work(index: int, path: str) -> _Part:
-    """Worker: read one capture; progress at most every _PROGRESS_EVERY seconds."""
+def _work(k: int, task: _Task) -> _Part:
+    """Worker: read one task; progress at most every _PROGRESS_EVERY seconds."""
     import time
 
-    capture = open_capture(path)
     report = None
     if _QUEUE is not None:
         last = [0.0]
@@ -228,18 +338,23 @@ def _work(index: int, path: str) -> _Part:
             now = time.monotonic()
             if now - last[0] >= _PROGRESS_EVERY:
                 last[0] = now
-                _QUEUE.put((index, position, packets))
+                _QUEUE.put((k, position, packets))
 
-    return _read_capture(index, capture, load_parsers(), report)
+    if task.plan is not None:
+        return _read_range(task.index, task.plan, task.part, load_parsers(), report)
+    return _read_capture(task.index, open_capture(task.path), load_parsers(), report)
 
 
-def _count_unsupported(pk, stats: InputStats) -> None:
+def _count_unsupported(pk, stats: InputStats) -> int:
+    """Packets of link types the decoder lacks are errors; how many there were."""
     bad = ~pk.supported
     if not bad.any():
-        return
-    stats.errors += int(bad.sum())
+        return 0
+    count = int(bad.sum())
+    stats.errors += count
     for linktype in np.unique(pk.linktype[bad]).tolist():
         stats.warn(f"link type {linktype} is not supported: its packets are counted as errors")
+    return count
 
 
 def _size(path: str | Path) -> int:

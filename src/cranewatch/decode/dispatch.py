@@ -10,7 +10,8 @@ then across chunks with a small counter per flow.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -46,23 +47,45 @@ PARSER_MODULES = (
 )
 
 _L4 = {"tcp": (6,), "udp": (17,), None: (6, 17)}
+_L4_NAME = {6: "tcp", 17: "udp"}
+MAX_FACTS = 1 << 18  # distinct (ends, fact) kept per input before the table starts over
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 
 
 @dataclass(frozen=True, slots=True)
 class Parser:
+    """A parser module as dispatch sees it.
+
+    takes_l4: `parse` accepts the keyword `l4` ('tcp'/'udp'): a protocol framed
+              differently per transport (DNS) then parses each payload once.
+    fact_key: optional `fields -> hashable`: events of one input with the same
+              endpoints, service port and key are one fact; dispatch keeps the
+              first and counts the others in `fields['count']`.
+    """
+
     name: str
     select: Selector
-    parse: Callable[[bytes], dict | None]
+    parse: Callable[..., dict | None]
+    takes_l4: bool = False
+    fact_key: Callable[[dict], Hashable] | None = None
 
 
 def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
-    """Import the parser modules; each must export SELECT and parse."""
+    """Import the parser modules; each must export SELECT and parse (optionally fact_key)."""
     parsers = []
     for name in names:
         module: ModuleType = importlib.import_module(f"cranewatch.decode.{name}")
-        parsers.append(Parser(name.replace("_", "-"), module.SELECT, module.parse))
+        takes_l4 = "l4" in inspect.signature(module.parse).parameters
+        parsers.append(
+            Parser(
+                name.replace("_", "-"),
+                module.SELECT,
+                module.parse,
+                takes_l4,
+                getattr(module, "fact_key", None),
+            )
+        )
     return parsers
 
 
@@ -86,6 +109,7 @@ class DeepParser:
         self._new_full: list[list[int]] = [[] for _ in self.parsers]
         self._tables = _Tables(self.parsers)
         self._text = _TextCache()
+        self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
         self.parse_errors = 0
 
     def run(self, batch: RawBatch, pk: Packets, first_packet_no: int) -> list[Event]:
@@ -119,7 +143,10 @@ class DeepParser:
                 forced = np.r_[
                     np.zeros(len(first), dtype=bool), np.ones(len(at) - len(first), dtype=bool)
                 ]
-            for j, key, force in zip(at.tolist(), keys.tolist(), forced.tolist(), strict=True):
+            ends = _ends(sub, at, sel.ports) if parser.fact_key is not None else None
+            for n_at, (j, key, force) in enumerate(
+                zip(at.tolist(), keys.tolist(), forced.tolist(), strict=True)
+            ):
                 if sel.per_flow and not force:
                     counter = (parser.name, key)
                     n = self._per_flow_seen.get(counter, 0)
@@ -129,13 +156,35 @@ class DeepParser:
                     if n + 1 == sel.per_flow:
                         self._new_full[k].append(key)
                 fields = self._parse_one(parser, batch, sub, j, l2)
-                if fields:
+                if fields and (ends is None or self._new_fact(parser, ends[n_at], fields)):
                     found.append((parser.name, j, fields))
             if self._new_full[k]:
                 new = np.array(self._new_full[k], dtype=np.uint64)
                 self._full[k] = np.union1d(self._full[k], new)
                 self._new_full[k] = []
         return self._events(sub, found, first_packet_no)
+
+    def _new_fact(self, parser: Parser, ends: tuple, fields: dict) -> bool:
+        """Whether `fields` is a new fact between these ends; a repeat only bumps a count.
+
+        The table holds one entry per distinct fact (bounded by MAX_FACTS), so
+        a resolver answering the same names all day costs a few events.
+        """
+        try:
+            key = (parser.name, ends, parser.fact_key(fields))
+            hash(key)
+        except Exception:  # an unhashable or odd field: keep the event as it is
+            self.parse_errors += 1
+            return True
+        first = self._facts.get(key)
+        if first is not None:
+            first["count"] = first.get("count", 1) + 1
+            return False
+        if len(self._facts) >= MAX_FACTS:
+            self._facts.clear()
+        fields["count"] = 1
+        self._facts[key] = fields
+        return True
 
     def _events(self, sub: _Subset, found: list, first_no: int) -> list[Event]:
         """Events of the parsed packets; their columns are gathered in one go."""
@@ -163,7 +212,10 @@ class DeepParser:
             return None
         data = batch.data[start:end].tobytes()
         try:
-            fields = parser.parse(data)
+            if parser.takes_l4 and not l2:
+                fields = parser.parse(data, l4=_L4_NAME.get(int(sub.proto[j])))
+            else:
+                fields = parser.parse(data)
         except Exception:  # a parser bug must not blind the whole run
             self.parse_errors += 1
             return None
@@ -280,6 +332,21 @@ class _Tables:
             bits[pk.has_mac & np.isin(pk.dst_mac, macs)] |= bit
         cand = np.flatnonzero(bits)
         return cand, bits[cand]
+
+
+def _ends(sub: _Subset, at: np.ndarray, ports: tuple[int, ...]) -> list[tuple]:
+    """Both ends of each row as plain ints: MACs, IPs, protocol and the service port.
+
+    A port not in the parser's `ports` (a client's ephemeral one) is left out,
+    so that repeats of one question from new source ports are one fact.
+    """
+    cols = [getattr(sub, name)[at] for name in ("has_mac", "src_mac", "dst_mac", "ip_ver")]
+    cols += [getattr(sub, name)[at] for name in ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto")]
+    wanted = np.array(ports, dtype=sub.sport.dtype)
+    for name in ("sport", "dport"):
+        port = getattr(sub, name)[at]
+        cols.append(np.where(np.isin(port, wanted), port, 0))
+    return list(zip(*(c.tolist() for c in cols), strict=True))
 
 
 def _payload_prefix(data: np.ndarray, sub) -> tuple[np.ndarray, np.ndarray]:

@@ -5,8 +5,14 @@ on bad bytes, so names are read here with a pointer-jump limit, a name-length
 limit and a record limit. `parse_message` and `read_name` are reused by the
 mDNS and NetBIOS name-service parsers, which share the wire format.
 
-Over TCP a DNS message is preceded by a 2-byte length; `parse` detects that
-framing itself because dispatch hands every parser only the L4 payload.
+Over TCP a DNS message is preceded by a 2-byte length. Dispatch passes the
+transport (`parse(data, l4=...)`), so each payload is parsed once in its own
+framing; without `l4` (tests, other callers) `parse` tries both and keeps the
+one that explains the bytes.
+
+`fact_key` tells dispatch which messages say the same thing: a client asking
+the same name of the same resolver every few seconds is one fact with a count,
+not a million events (memory must not grow with the capture's length).
 """
 
 from __future__ import annotations
@@ -293,10 +299,39 @@ def _best_message(data: bytes) -> tuple[bytes, Message] | None:
     return None
 
 
-def parse(data: bytes) -> dict | None:
-    """DNS over UDP or TCP: id, flags, queries, answers and name->address pairs."""
+def _framed_message(data: bytes) -> tuple[bytes, Message] | None:
+    """The length-prefixed (TCP) reading alone, when it explains the bytes fully."""
+    if len(data) < 14:
+        return None
+    length = int.from_bytes(data[:2], "big")
+    buf = data[2 : 2 + length]
+    if length < 12:
+        return None
+    msg = parse_message(buf)
+    return (buf, msg) if _score(msg, len(buf)) == 3 else None
+
+
+def _message_for(data: bytes, l4: str | None) -> tuple[bytes, Message] | None:
+    """One parse in the transport's framing; both framings when the transport is unknown."""
+    if l4 == "udp":
+        msg = parse_message(data)
+        return (data, msg) if msg is not None else None
+    if l4 == "tcp":
+        framed = _framed_message(data)
+        if framed is not None:
+            return framed
+    return _best_message(data)
+
+
+def parse(data: bytes, l4: str | None = None) -> dict | None:
+    """DNS over UDP or TCP: id, flags, queries, answers and name->address pairs.
+
+    `l4` ('udp' or 'tcp') names the transport when the caller knows it: UDP is
+    parsed plain only; TCP length-prefixed first (a segment that is not one
+    whole framed message falls back to trying both).
+    """
     try:
-        best = _best_message(bytes(data))
+        best = _message_for(bytes(data), l4)
         if best is None:
             return None
         buf, msg = best
@@ -305,3 +340,21 @@ def parse(data: bytes) -> dict | None:
         return summarize(buf, msg)
     except Exception:  # a parser must never raise on hostile bytes
         return None
+
+
+def _frozen(value):
+    """Lists (of lists) as tuples, so that a parsed message can be a dict key."""
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def fact_key(fields: dict) -> tuple:
+    """What a message says, without its transaction id: equal keys are the same fact.
+
+    Dispatch keeps the first event of each (endpoints, fact) and counts the
+    repeats in `fields['count']`.
+    """
+    return tuple(
+        (key, _frozen(value)) for key, value in sorted(fields.items()) if key not in ("id", "count")
+    )

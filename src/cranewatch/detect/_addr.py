@@ -23,6 +23,11 @@ DOCUMENTATION = tuple(
 )
 
 
+# Why the caches: detectors ask about the same few hundred addresses for every
+# flow (hundreds of thousands of calls on a large capture), and `ipaddress`
+# objects and their range tests cost microseconds each. Keyed on the text.
+
+
 @lru_cache(maxsize=65536)
 def parse(ip: str | None) -> Address | None:
     """Text to an address; None for None or garbage (never raises)."""
@@ -34,6 +39,7 @@ def parse(ip: str | None) -> Address | None:
         return None
 
 
+@lru_cache(maxsize=65536)
 def is_public(ip: str | None) -> bool:
     """A globally routable unicast address (the internet), documentation ranges included."""
     a = parse(ip)
@@ -50,12 +56,14 @@ LOCAL = tuple(
 )  # fmt: skip
 
 
+@lru_cache(maxsize=65536)
 def is_local_space(ip: str | None) -> bool:
     """An address of a local network (private, CGNAT, link-local, ULA)."""
     a = parse(ip)
     return a is not None and any(a.version == n.version and a in n for n in LOCAL)
 
 
+@lru_cache(maxsize=65536)
 def is_group(ip: str | None) -> bool:
     """Multicast, limited broadcast or unspecified: never one host's address."""
     a = parse(ip)
@@ -67,6 +75,7 @@ def is_group(ip: str | None) -> bool:
     return a.version == 4 and (int(a) & 0xFF) == 0xFF
 
 
+@lru_cache(maxsize=65536)
 def is_link_local(ip: str | None) -> bool:
     a = parse(ip)
     return bool(a is not None and a.is_link_local)
@@ -111,6 +120,15 @@ def outside(site: Any, ip: str | None) -> bool:
     if site is not None:
         return not site.is_inside(ip)
     return is_public(ip)
+
+
+@lru_cache(maxsize=65536)
+def subnet(ip: str | None) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The subnet an address most likely sits on without a site file: its /24 or /64."""
+    a = parse(ip)
+    if a is None:
+        return None
+    return ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False)
 
 
 def zone_of(site: Any, ip: str | None) -> str | None:

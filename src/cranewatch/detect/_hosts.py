@@ -33,10 +33,7 @@ def _key(mac: str | None) -> str | None:
 
 def _subnet(ip: str) -> Any:
     """The subnet an address most likely sits on without a site file: /24 (IPv4), /64 (IPv6)."""
-    a = _addr.parse(ip)
-    if a is None:
-        return None
-    return ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False)
+    return _addr.subnet(ip)
 
 
 class Hosts:
@@ -44,6 +41,7 @@ class Hosts:
 
     def __init__(self, site: Any, assets: list[Any], flows: list[Any]):
         self.site = site
+        self._nets: dict[str, Any] = {}
         self.by_mac: dict[str, Any] = {}
         self.mac_of_ip: dict[str, str] = {}
         self.ip_only: set[str] = set()
@@ -69,10 +67,20 @@ class Hosts:
     # ------------------------------------------------------------------ inference
 
     def _where(self, ip: str) -> Any:
-        """The network an address is on: its zone with a site, its likely subnet without."""
+        """The network an address is on: its zone with a site, its likely subnet without.
+
+        Asked for both ends of every flow: one answer per distinct address.
+        """
+        try:
+            return self._nets[ip]
+        except KeyError:
+            pass
         if self.site is not None:
-            return self.site.zone_of(ip)
-        return _subnet(ip) if _addr.is_local_space(ip) else None
+            net = self.site.zone_of(ip)
+        else:
+            net = _subnet(ip) if _addr.is_local_space(ip) else None
+        self._nets[ip] = net
+        return net
 
     def _claims(self, mac: str | None, ip: str) -> bool:
         a = self.by_mac.get(_key(mac) or "")

@@ -11,7 +11,6 @@ without one, the far end is a public address and the local one is not.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,10 +102,8 @@ def _subnet(ip: str) -> str | None:
     is judged per subnet: on a SPAN of several VLANs every VLAN's gateway is a
     main one.
     """
-    a = _addr.parse(ip)
-    if a is None:
-        return None
-    return str(ipaddress.ip_network(f"{a}/{24 if a.version == 4 else 64}", strict=False))
+    net = _addr.subnet(ip)
+    return str(net) if net is not None else None
 
 
 def by_mac(table: dict[tuple[str, str | None], HopUse]) -> dict[str, list[HopUse]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cranewatch.detect import _addr
@@ -67,7 +68,9 @@ class Session:
     notes: list[tuple[float, str]] = field(default_factory=list)
 
 
+@lru_cache(maxsize=4096)
 def _norm(text: str) -> str:
+    """Lower-case letters and digits only; cached: asked for every flow's service label."""
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 

@@ -121,6 +121,10 @@ class Knowledge:
     tools: list[RemoteTool] = field(default_factory=list)
     techniques: dict[str, Technique] = field(default_factory=dict)
     kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Look-up indexes, built on first use (tests may fill the lists by hand first).
+    _clouds_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _tools_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _cgnat_seen: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def cellular_vendor(self, org: str | None) -> VendorRule | None:
         """The cellular maker whose registry name matches `org`, if any."""
@@ -141,19 +145,32 @@ class Knowledge:
         return next((r for r in rules if r.pattern.search(value)), None)
 
     def is_cgnat(self, ip: str | None) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip or "")
-        except ValueError:
-            return False
-        return any(addr.version == n.version and addr in n for n in self.cgnat)
+        """Whether `ip` is in a carrier-grade NAT range (one answer per distinct text)."""
+        key = ip or ""
+        hit = self._cgnat_seen.get(key)
+        if hit is None:
+            if len(self._cgnat_seen) > 1 << 16:
+                self._cgnat_seen.clear()
+            try:
+                addr = ipaddress.ip_address(key)
+            except ValueError:
+                hit = False
+            else:
+                hit = any(addr.version == n.version and addr in n for n in self.cgnat)
+            self._cgnat_seen[key] = hit
+        return hit
 
     def cloud_for(self, name: str | None) -> Cloud | None:
         """The device-management cloud a DNS name belongs to (name or subdomain)."""
-        return _by_suffix(name, ((d, c) for c in self.clouds for d in c.domains))
+        if self._clouds_by_domain is None:
+            self._clouds_by_domain = _suffix_index((d, c) for c in self.clouds for d in c.domains)
+        return _by_suffix(name, self._clouds_by_domain)
 
     def tool_for_name(self, name: str | None) -> RemoteTool | None:
         """The remote-access tool whose broker/relay domain `name` is in."""
-        return _by_suffix(name, ((d, t) for t in self.tools for d in t.names))
+        if self._tools_by_domain is None:
+            self._tools_by_domain = _suffix_index((d, t) for t in self.tools for d in t.names)
+        return _by_suffix(name, self._tools_by_domain)
 
     def tool_for_banner(self, banner: str | None) -> RemoteTool | None:
         if not banner:
@@ -176,16 +193,34 @@ class Knowledge:
         return out
 
 
-def _by_suffix(name: str | None, pairs) -> Any:
-    """Longest domain suffix match of `name` among (domain, value) pairs."""
+def _suffix_index(pairs) -> dict[str, Any]:
+    """Domain -> value; the first entry naming a domain wins, as in a linear scan."""
+    index: dict[str, Any] = {}
+    for domain, value in pairs:
+        index.setdefault(domain, value)
+    return index
+
+
+def _by_suffix(name: str | None, index: dict[str, Any]) -> Any:
+    """Longest domain suffix match of `name` in a domain -> value index.
+
+    Why an index: detectors ask once per DNS question and per named flow; one
+    dict probe per label of the name beats a scan of every listed domain. The
+    name itself is tried first, then it without its first label, and so on, so
+    the first hit is the longest matching domain.
+    """
     if not name:
         return None
     name = name.lower().rstrip(".")
-    best, best_len = None, -1
-    for domain, value in pairs:
-        if (name == domain or name.endswith("." + domain)) and len(domain) > best_len:
-            best, best_len = value, len(domain)
-    return best
+    while name:
+        hit = index.get(name)
+        if hit is not None:
+            return hit
+        dot = name.find(".")
+        if dot < 0:
+            return None
+        name = name[dot + 1 :]
+    return None
 
 
 # ---------------------------------------------------------------- loading

@@ -165,10 +165,12 @@ def test_rfb_banner_version(rel, server_port, version):
     assert rfb.parse(b"RFB 003.00") is None and rfb.parse(b"HTTP/1.1 200") is None
 
 
-def test_bacnet_routed_i_am_claims_no_identity():
+def test_bacnet_routed_i_am_is_listed_on_the_router_not_claimed():
     results = _results(bacnet, "arkime/bacnet-stack-services.pcap")
     routed = [f for _, f in results if f.get("service_choice") == "i_am" and "source_network" in f]
-    assert routed and all("identity" not in f and "device_instance" in f for f in routed)
+    assert routed
+    for f in routed:
+        assert f["identity"] == {"bacnet_routed_devices": [f["device_instance"]]}
 
 
 def test_opcua_hello_and_policy():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -288,20 +289,27 @@ def _read_in_pool(
     total = sum(t.size for t in tasks)
     seen: dict[int, tuple[int, int]] = {}  # task number -> (bytes read, packets)
     finished: set[int] = set()
+    if progress is not None:  # workers take a while to start: say what is to be read
+        progress(0, total, 0)
     with ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
-        futures = {pool.submit(_work, k, t): k for k, t in enumerate(tasks)}
+        with _sigint_ignored():  # submit spawns the workers: they start with Ctrl-C ignored
+            futures = {pool.submit(_work, k, t): k for k, t in enumerate(tasks)}
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
-            if progress is None:
-                continue
-            _drain(queue, seen, finished)
-            for fut in done:
-                k = futures[fut]
-                finished.add(k)
-                seen[k] = (tasks[k].size, fut.result().stats.packets)
-            position = sum(p for p, _ in seen.values())
-            progress(min(position, total), total, sum(n for _, n in seen.values()))
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
+                if progress is None:
+                    continue
+                _drain(queue, seen, finished)
+                for fut in done:
+                    k = futures[fut]
+                    finished.add(k)
+                    seen[k] = (tasks[k].size, fut.result().stats.packets)
+                position = sum(p for p, _ in seen.values())
+                progress(min(position, total), total, sum(n for _, n in seen.values()))
+        except KeyboardInterrupt:
+            _stop(pool)
+            raise
         results = {futures[f]: f.result() for f in futures}
     if queue is not None:
         queue.close()
@@ -322,8 +330,43 @@ def _drain(queue, seen: dict[int, tuple[int, int]], finished: set[int]) -> None:
 
 
 def _init_worker(queue) -> None:
+    import signal
+
     global _QUEUE
     _QUEUE = queue
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # bootstrap is over
+
+
+@contextmanager
+def _sigint_ignored():
+    """SIGINT ignored while workers are spawned, so they inherit SIG_IGN across exec.
+
+    Why: Ctrl-C reaches the whole process group; a worker still importing
+    (a split capture starts its workers right after the parent opened the
+    file) would die with a "Fatal Python error" traceback. `_init_worker`
+    restores the handler once the worker is up.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _stop(pool) -> None:
+    """Ctrl-C: do not wait for workers that missed it while they were starting."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(1)
 
 
 def _work(k: int, task: _Task) -> _Part:

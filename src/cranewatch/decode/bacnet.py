@@ -8,7 +8,8 @@ Two cases move the subject elsewhere:
   (reported as `subject_ip`);
 - an NPDU with a source network (SNET) comes from a device behind a BACnet
   router: the IP sender is the router, so no identity is claimed for it, only
-  `device_instance`/`vendor_id` with `source_network`.
+  `device_instance`/`vendor_id` with `source_network`, and the router's
+  identity lists it under `bacnet_routed_devices`.
 The same NPDU over 802.3 LLC (SAP 0x82) is parsed if handed over (data
 starting 82 82 03), but the selector here is udp only.
 """
@@ -120,3 +121,6 @@ def _i_am(data: bytes, off: int, out: dict) -> None:
     out.update(fields)
     if "source_network" not in out:
         out["identity"] = {k: fields[k] for k in ("device_instance", "vendor_id") if k in fields}
+    elif "device_instance" in fields:
+        # a routed I-Am: the IP sender is the BACnet router; record what sits behind it
+        out["identity"] = {"bacnet_routed_devices": [fields["device_instance"]]}

@@ -62,6 +62,9 @@ class Parser:
     fact_key: optional `fields -> hashable`: events of one input with the same
               endpoints, service port and key are one fact; dispatch keeps the
               first and counts the others in `fields['count']`.
+    raw_key:  optional `(payload, l4) -> bytes | None`, with fact_key: the part of
+              a payload that decides its fields (None: always parse); a payload
+              seen before is then counted without being parsed again.
     """
 
     name: str
@@ -69,6 +72,7 @@ class Parser:
     parse: Callable[..., dict | None]
     takes_l4: bool = False
     fact_key: Callable[[dict], Hashable] | None = None
+    raw_key: Callable[[bytes, str | None], bytes | None] | None = None
 
 
 def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
@@ -84,6 +88,7 @@ def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
                 module.parse,
                 takes_l4,
                 getattr(module, "fact_key", None),
+                getattr(module, "raw_key", None),
             )
         )
     return parsers
@@ -110,6 +115,7 @@ class DeepParser:
         self._tables = _Tables(self.parsers)
         self._text = _TextCache()
         self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
+        self._raw: dict[tuple, dict | None] = {}  # (parser, ends, raw bytes) -> the same
         self.parse_errors = 0
 
     def run(self, batch: RawBatch, pk: Packets, first_packet_no: int) -> list[Event]:
@@ -155,8 +161,11 @@ class DeepParser:
                     self._per_flow_seen[counter] = n + 1
                     if n + 1 == sel.per_flow:
                         self._new_full[k].append(key)
-                fields = self._parse_one(parser, batch, sub, j, l2)
-                if fields and (ends is None or self._new_fact(parser, ends[n_at], fields)):
+                if ends is None:
+                    fields = self._parse_one(parser, batch, sub, j, l2)
+                else:
+                    fields = self._parse_fact(parser, batch, sub, j, ends[n_at])
+                if fields:
                     found.append((parser.name, j, fields))
             if self._new_full[k]:
                 new = np.array(self._new_full[k], dtype=np.uint64)
@@ -164,27 +173,53 @@ class DeepParser:
                 self._new_full[k] = []
         return self._events(sub, found, first_packet_no)
 
-    def _new_fact(self, parser: Parser, ends: tuple, fields: dict) -> bool:
-        """Whether `fields` is a new fact between these ends; a repeat only bumps a count.
+    def _parse_fact(
+        self, parser: Parser, batch: RawBatch, sub: _Subset, j: int, ends: tuple
+    ) -> dict | None:
+        """Fields of a packet that says something new between `ends`, else None.
 
-        The table holds one entry per distinct fact (bounded by MAX_FACTS), so
-        a resolver answering the same names all day costs a few events.
+        A repeat of a known fact only bumps `count` in the first event's fields.
+        Two tables, each bounded by MAX_FACTS: payloads already seen (byte for
+        byte, as the parser's `raw_key` cuts them: a DNS message without its
+        id) skip the parse; parsed fields equal under `fact_key` are one fact.
         """
+        data = self._payload(batch, sub, j, False)
+        if data is None:
+            return None
+        l4 = _L4_NAME.get(int(sub.proto[j]))
+        raw = parser.raw_key(data, l4) if parser.raw_key is not None else None
+        raw_key = (parser.name, ends, raw)
+        if raw is not None and raw_key in self._raw:
+            first = self._raw[raw_key]
+            if first is not None:
+                first["count"] += 1
+            return None
+        fields = self._parse(parser, data, l4)
+        first = self._fact_of(parser, ends, fields) if fields else None
+        if raw is not None:
+            if len(self._raw) >= MAX_FACTS:
+                self._raw.clear()
+            self._raw[raw_key] = first
+        return fields if first is fields else None
+
+    def _fact_of(self, parser: Parser, ends: tuple, fields: dict) -> dict | None:
+        """The fields holding the count of this fact: `fields` itself when it is new."""
         try:
             key = (parser.name, ends, parser.fact_key(fields))
             hash(key)
         except Exception:  # an unhashable or odd field: keep the event as it is
             self.parse_errors += 1
-            return True
+            fields["count"] = 1
+            return fields
         first = self._facts.get(key)
         if first is not None:
-            first["count"] = first.get("count", 1) + 1
-            return False
+            first["count"] += 1
+            return first
         if len(self._facts) >= MAX_FACTS:
             self._facts.clear()
         fields["count"] = 1
         self._facts[key] = fields
-        return True
+        return fields
 
     def _events(self, sub: _Subset, found: list, first_no: int) -> list[Event]:
         """Events of the parsed packets; their columns are gathered in one go."""
@@ -202,6 +237,14 @@ class DeepParser:
     def _parse_one(
         self, parser: Parser, batch: RawBatch, sub: _Subset, j: int, l2: bool
     ) -> dict | None:
+        data = self._payload(batch, sub, j, l2)
+        if data is None:
+            return None
+        return self._parse(parser, data, None if l2 else _L4_NAME.get(int(sub.proto[j])))
+
+    @staticmethod
+    def _payload(batch: RawBatch, sub: _Subset, j: int, l2: bool) -> bytes | None:
+        """The bytes a parser gets: the L4 payload, or for L2 parsers what follows the EtherType."""
         if l2:
             start = int(sub.l3_off[j])
             end = int(sub.l2_end[j])
@@ -210,10 +253,12 @@ class DeepParser:
             end = start + int(sub.payload_len[j])
         if start < 0 or end <= start:
             return None
-        data = batch.data[start:end].tobytes()
+        return batch.data[start:end].tobytes()
+
+    def _parse(self, parser: Parser, data: bytes, l4: str | None) -> dict | None:
         try:
-            if parser.takes_l4 and not l2:
-                fields = parser.parse(data, l4=_L4_NAME.get(int(sub.proto[j])))
+            if parser.takes_l4 and l4 is not None:
+                fields = parser.parse(data, l4=l4)
             else:
                 fields = parser.parse(data)
         except Exception:  # a parser bug must not blind the whole run

@@ -342,11 +342,8 @@ def parse(data: bytes, l4: str | None = None) -> dict | None:
         return None
 
 
-def _frozen(value):
-    """Lists (of lists) as tuples, so that a parsed message can be a dict key."""
-    if isinstance(value, list | tuple):
-        return tuple(_frozen(v) for v in value)
-    return value
+def _pairs(rows) -> tuple:
+    return tuple(tuple(row) for row in rows)
 
 
 def fact_key(fields: dict) -> tuple:
@@ -355,6 +352,21 @@ def fact_key(fields: dict) -> tuple:
     Dispatch keeps the first event of each (endpoints, fact) and counts the
     repeats in `fields['count']`.
     """
-    return tuple(
-        (key, _frozen(value)) for key, value in sorted(fields.items()) if key not in ("id", "count")
+    return (
+        fields.get("qr"),
+        fields.get("opcode"),
+        fields.get("rcode"),
+        _pairs(fields.get("queries") or ()),
+        _pairs(fields.get("answers") or ()),
+        _pairs(fields.get("names") or ()),
+        bool(fields.get("truncated")),
     )
+
+
+def raw_key(data: bytes, l4: str | None) -> bytes | None:
+    """The message bytes without the transaction id: equal bytes parse to the same fact."""
+    if l4 == "udp" and len(data) >= 12:
+        return data[2:]
+    if l4 == "tcp" and len(data) >= 14:
+        return data[:2] + data[4:]
+    return None

@@ -120,6 +120,12 @@ def _applications(data: bytes, start: int, type_id: int, out: dict) -> None:
     if not apps:
         return
     out["applications"] = apps
+    if type_id not in _SELF_DESCRIBING:
+        # a discovery server lists servers it knows: kept on it, labelled as such
+        known = [a["application_uri"] for a in apps if a.get("application_uri")]
+        if known:
+            out["identity"] = {"opcua_known_applications": known}
+        return
     if type_id in _SELF_DESCRIBING:
         first = apps[0]
         identity = {"application_uri": first["application_uri"]}

@@ -78,7 +78,9 @@ class Hosts:
         if self.site is not None:
             net = self.site.zone_of(ip)
         else:
-            net = _subnet(ip) if _addr.is_local_space(ip) else None
+            sub = _subnet(ip) if _addr.is_local_space(ip) else None
+            # a plain tuple: networks land in sets per flow, and ipaddress hashes slowly
+            net = (sub.version, int(sub.network_address)) if sub is not None else None
         self._nets[ip] = net
         return net
 
@@ -100,17 +102,19 @@ class Hosts:
         """
         senders: dict[str, set[str]] = defaultdict(set)
         attached: dict[str, set[Any]] = defaultdict(set)
-        for f in flows:
-            for ip, mac in ((f.orig_ip, f.orig_mac), (f.resp_ip, f.resp_mac)):
+        # Only the addresses matter, and many flows share them (a DNS query per port).
+        ends = {(f.orig_ip, f.orig_mac, f.resp_ip, f.resp_mac, f.orig_next_hop) for f in flows}
+        for orig_ip, orig_mac, resp_ip, resp_mac, next_hop in ends:
+            for ip, mac in ((orig_ip, orig_mac), (resp_ip, resp_mac)):
                 if ip in self.ip_only and mac:
                     senders[ip].add(mac.lower())
             # on-link neighbours: a host with its own MAC exchanging frames with a MAC
-            if f.orig_mac and self._claims(f.orig_mac, f.orig_ip):
-                for hop in (f.orig_next_hop, f.resp_mac):
-                    if hop and hop.lower() != f.orig_mac.lower():
-                        attached[hop.lower()].add(self._where(f.orig_ip))
-            if f.resp_mac and self._claims(f.resp_mac, f.resp_ip) and f.orig_mac:
-                attached[f.orig_mac.lower()].add(self._where(f.resp_ip))
+            if orig_mac and self._claims(orig_mac, orig_ip):
+                for hop in (next_hop, resp_mac):
+                    if hop and hop.lower() != orig_mac.lower():
+                        attached[hop.lower()].add(self._where(orig_ip))
+            if resp_mac and self._claims(resp_mac, resp_ip) and orig_mac:
+                attached[orig_mac.lower()].add(self._where(resp_ip))
         candidates: dict[str, list[str]] = defaultdict(list)
         for ip, macs in senders.items():
             if len(macs) != 1 or not _addr.inside(self.site, ip):

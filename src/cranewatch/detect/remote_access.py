@@ -75,7 +75,8 @@ def _norm(text: str) -> str:
 
 
 def _flow_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) -> tuple:
-    return (l4, *sorted(((a or "", ap), (b or "", bp))))
+    one, other = (a or "", ap), (b or "", bp)
+    return (l4, one, other) if one <= other else (l4, other, one)
 
 
 class _Evidence:

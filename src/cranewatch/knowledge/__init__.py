@@ -15,8 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
 from cranewatch.errors import CranewatchError
 
 HERE = Path(__file__).resolve().parent
@@ -125,6 +123,18 @@ class Knowledge:
     _clouds_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _tools_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _cgnat_seen: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
+    _memo: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def _remember(self, key: tuple, compute) -> Any:
+        """One answer per distinct question: detectors ask about the same texts per flow."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        if len(self._memo) > 1 << 16:
+            self._memo.clear()
+        value = self._memo[key] = compute()
+        return value
 
     def cellular_vendor(self, org: str | None) -> VendorRule | None:
         """The cellular maker whose registry name matches `org`, if any."""
@@ -136,7 +146,10 @@ class Knowledge:
         """The strongest identity rule matching `text` (strong rules are tried first)."""
         if not text:
             return None
-        return next((r for r in self.identities if r.pattern.search(text)), None)
+        return self._remember(
+            ("identity", text),
+            lambda: next((r for r in self.identities if r.pattern.search(text)), None),
+        )
 
     def dhcp_hint(self, field_name: str, value: str | None) -> TextRule | None:
         if not value:
@@ -175,13 +188,21 @@ class Knowledge:
     def tool_for_banner(self, banner: str | None) -> RemoteTool | None:
         if not banner:
             return None
-        return next((t for t in self.tools if any(b.search(banner) for b in t.banners)), None)
+        return self._remember(
+            ("banner", banner),
+            lambda: next((t for t in self.tools if any(b.search(banner) for b in t.banners)), None),
+        )
 
     def tools_for_port(self, l4: str, port: int) -> list[RemoteTool]:
-        return [t for t in self.tools if t.has_port(l4, port)]
+        found = self._remember(
+            ("port", l4, port), lambda: tuple(t for t in self.tools if t.has_port(l4, port))
+        )
+        return list(found)
 
     def tool(self, name: str) -> RemoteTool | None:
-        return next((t for t in self.tools if t.name == name), None)
+        return self._remember(
+            ("tool", name), lambda: next((t for t in self.tools if t.name == name), None)
+        )
 
     def attack(self, kind: str, *variants: str) -> list[str]:
         """Technique ids for a finding kind plus the named variants, in order, no repeats."""
@@ -226,11 +247,58 @@ def _by_suffix(name: str | None, index: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------- loading
 
 
-def _read(path: Path) -> dict[str, Any]:
-    yaml = YAML(typ="safe", pure=True)
+@lru_cache(maxsize=1)
+def _fast_loader() -> Any:
+    """PyYAML's C-accelerated safe loader, refusing duplicate keys; None without libyaml.
+
+    Why: the pure-Python ruamel parser costs ~0.1 s of every start-up (and of
+    every pool worker) for these few files; libyaml reads them ~10x faster.
+    Duplicate keys are refused as ruamel refuses them, so a typo still fails
+    loudly. The data files use nothing on which YAML 1.1 and 1.2 differ
+    (tests/test_knowledge_load.py checks both loaders agree on them).
+    """
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"))
-    except Exception as exc:  # ruamel raises many types; all mean "bad file"
+        import yaml
+    except ImportError:
+        return None
+    base = getattr(yaml, "CSafeLoader", None)
+    if base is None:
+        return None
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"found duplicate key {key!r}",
+                        key_node.start_mark,
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return Loader
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text to plain data: libyaml when PyYAML has it, else ruamel's pure loader."""
+    loader = _fast_loader()
+    if loader is not None:
+        import yaml
+
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # either parser raises many types; all mean "bad file"
         raise KnowledgeError(f"cannot parse: {exc}", str(path)) from exc
     if not isinstance(data, dict):
         raise KnowledgeError("top level must be a mapping", str(path))

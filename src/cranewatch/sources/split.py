@@ -40,6 +40,7 @@ from cranewatch.sources.stream import Chunker, finish_tail
 SPLIT_MIN_BYTES = 64 << 20
 CHAIN = 16  # records that must chain from a guessed boundary
 WINDOW = 4 << 20  # bytes read after a cut to find the next boundary
+FIRST_WINDOW = 64 << 10  # tried first
 TS_SPREAD = 3600  # seconds: the CHAIN records' timestamps lie within this
 TS_FAR = 366 * 86400  # seconds: and this close to the file's first packet
 HEAD_MAX = 1 << 20  # pcapng head blocks (SHB, IDBs) before the first packet block
@@ -101,9 +102,7 @@ def plan_split(
             cut += -cut % align
             if cut <= bounds[-1] or cut >= size:
                 continue
-            fh.seek(cut)
-            window = fh.read(WINDOW)
-            at = find(window, size - cut)
+            at = _boundary_after(fh, cut, size, find)
             if at is not None and cut + at < size:
                 bounds.append(cut + at)
     if len(bounds) < 2:
@@ -113,6 +112,17 @@ def plan_split(
 
 
 # ------------------------------------------------------------------ boundaries
+def _boundary_after(fh, cut: int, size: int, find) -> int | None:
+    """Offset from `cut` of the next record boundary: a small window first (the usual
+    case costs a millisecond), the whole WINDOW only when records are large."""
+    for span in (FIRST_WINDOW, WINDOW):
+        fh.seek(cut)
+        at = find(fh.read(span), size - cut)
+        if at is not None or cut + span >= size:
+            return at
+    return None
+
+
 def _pcap_finder(header, first_sec: int):
     """find(window, bytes left in file) -> offset of the first chaining record header."""
     unpack = struct.Struct(header.endian + "IIII").unpack_from

@@ -267,6 +267,8 @@ SITE_FORMS = [
     ("tab-indent", SITE.replace("    mac:", "\tmac:"), 7, ["not valid YAML"]),
     ("control-char", SITE.replace("plc1", "plc\x001"), 6, ["not valid YAML", "#x0000"]),
     ("yaml-duplicate-key", SITE.replace("    ip:", "    mac: 1\n    ip:"), 8, ["duplicate key"]),
+    ("impossible-date", SITE.replace("site: T", "site: 2020-13-45"), 1, ["quote it"]),
+    ("list-as-key", SITE + "? [a, [b]]\n: 1\n", 13, ["key must be plain text"]),
     ("empty", "# only a comment\n", 1, ["empty"]),
     ("top-level-list", "- yard\n", 1, ["top level must be a mapping"]),
     ("list-for-text", SITE.replace("site: T", "site: [T]"), 1, ["site:", "expected text"]),

@@ -85,8 +85,16 @@ def _private_or_special(ip: str) -> bool:
 
 
 def name_flows(flows: list[Flow], events: list[Event]) -> None:
-    """Give flows a service (parser or port) and a responder name (SNI, Host, DNS)."""
+    """Give flows a service (parser or port) and a responder name (SNI, Host, DNS).
+
+    An event that stands for repeats (`fields['count']` > 1: dispatch kept one
+    DNS question for all the times a client asked it) labels every flow it
+    stands for - same addresses, same service port - as each repeat's own
+    event did, in the same order of precedence.
+    """
     index = {_flow_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port): f for f in flows}
+    by_pair: dict[tuple, list[Flow]] | None = None
+    broadcast: set[tuple] = set()
     dns_names: dict[str, str] = {}
     for ev in events:
         for pair in ev.fields.get("names") or ():
@@ -94,13 +102,22 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
                 dns_names.setdefault(str(pair[1]), str(pair[0]))
         if ev.src_ip is None or ev.l4 is None:
             continue
-        flow = index.get(
-            _flow_key(6 if ev.l4 == "tcp" else 17, ev.src_ip, ev.sport, ev.dst_ip, ev.dport)
-        )
+        proto = 6 if ev.l4 == "tcp" else 17
+        service = ev.fields.get("service") or ev.proto
+        flow = index.get(_flow_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport))
+        if (ev.fields.get("count") or 1) > 1 and ev.proto != "container-ids":
+            if by_pair is None:
+                by_pair = _flows_by_pair(flows)
+            key = _pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport)
+            if (service, key) not in broadcast:
+                broadcast.add((service, key))
+                for other in by_pair.get(key, ()):
+                    if other.service is None:
+                        other.service = service
         if flow is None:
             continue
         if flow.service is None and ev.proto != "container-ids":
-            flow.service = ev.fields.get("service") or ev.proto
+            flow.service = service
         server_name = ev.fields.get("server_name")
         if server_name and flow.name is None:
             flow.name = str(server_name)
@@ -111,6 +128,19 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
             )
         if flow.name is None:
             flow.name = dns_names.get(flow.resp_ip)
+
+
+def _pair_key(proto: int, a_ip: str, a_port: int, b_ip: str | None, b_port: int) -> tuple:
+    """Both addresses (either order) and the lower port: the service port of a client's flows."""
+    ips = (a_ip, b_ip or "") if a_ip <= (b_ip or "") else (b_ip or "", a_ip)
+    return (proto, *ips, min(a_port, b_port))
+
+
+def _flows_by_pair(flows: list[Flow]) -> dict[tuple, list[Flow]]:
+    out: dict[tuple, list[Flow]] = defaultdict(list)
+    for f in flows:
+        out[_pair_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port)].append(f)
+    return out
 
 
 def _flow_key(proto: int, a_ip: str, a_port: int, b_ip: str | None, b_port: int) -> tuple:

@@ -38,6 +38,7 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
@@ -659,6 +660,42 @@ def _parse_yaml(text: str, path: str) -> Any:
     except YAMLError as exc:
         message = " ".join(str(exc).split())
         raise SiteFileError(f"not valid YAML: {message}", path=path) from None
+    except Exception:  # noqa: BLE001 - ruamel lets ValueError/TypeError out of value building
+        line, message = _unbuildable(text)
+        raise SiteFileError(f"not valid YAML: {message}", path=path, line=line) from None
+
+
+def _unbuildable(text: str) -> tuple[int | None, str]:
+    """Line and reason of the value ruamel could parse but not build (slow path, errors only).
+
+    A date like 2020-13-45, `!!int x`, or a list used as a mapping key raise
+    plain Python errors without a position; composing the node tree again
+    finds the culprit and its line.
+    """
+    yaml = YAML(typ="rt")
+    stack, scalars = [yaml.compose(text)], []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                if not isinstance(key, ScalarNode):
+                    return (
+                        key.start_mark.line + 1,
+                        "a key must be plain text, not a list or mapping",
+                    )
+                stack += [key, value]
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+        elif isinstance(node, ScalarNode):
+            scalars.append(node)
+    for node in sorted(scalars, key=lambda n: (n.start_mark.line, n.start_mark.column)):
+        try:
+            yaml.constructor.construct_object(node, deep=True)
+        except Exception as exc:  # noqa: BLE001 - the same errors as above, now with a node
+            kind = str(node.tag).rsplit(":", 1)[-1]
+            why = f"{node.value!r} cannot be read as {kind} ({exc}); quote it if it is text"
+            return node.start_mark.line + 1, why
+    return None, "a value could not be read"
 
 
 def _plain(node: Any) -> Any:

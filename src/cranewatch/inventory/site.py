@@ -661,7 +661,9 @@ def _parse_yaml(text: str, path: str) -> Any:
         message = " ".join(str(exc).split())
         raise SiteFileError(f"not valid YAML: {message}", path=path) from None
     except Exception:  # noqa: BLE001 - ruamel lets ValueError/TypeError out of value building
-        line, message = _unbuildable(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            line, message = _unbuildable(text)
         raise SiteFileError(f"not valid YAML: {message}", path=path, line=line) from None
 
 

@@ -185,24 +185,23 @@ def make_batch(data: bytes):
 
 def _l2l4() -> Callable[[bytes], None]:
     from cranewatch.decode import payload_scan
-    from cranewatch.decode.dispatch import DeepParser
+    from cranewatch.decode.dispatch import DeepParser, load_parsers
     from cranewatch.decode.l2l4 import decode_l2l4
     from cranewatch.inventory.flows import FlowTable
     from cranewatch.inventory.hosts import HostTable
 
-    deep = DeepParser()
+    parsers = load_parsers()
 
     def one(data: bytes) -> None:
         batch = make_batch(data)
         pk = decode_l2l4(batch)
         _check_packets(batch, pk)
-        deep._per_flow_seen.clear()
+        deep = DeepParser(0, parsers)  # fresh: its per-input tables must not pile up here
         deep.run(batch, pk, 0)
         payload_scan.scan(batch, pk)
         FlowTable().add(pk, batch)
         HostTable().add(pk, batch)
         if deep.parse_errors:
-            deep.parse_errors = 0
             raise FuzzFinding("a deep parser raised inside dispatch")
 
     return one

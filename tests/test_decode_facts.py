@@ -125,3 +125,28 @@ def test_fact_tables_are_bounded(monkeypatch):
     # once forgotten, a fact is reported again: never lost, only counted in parts
     assert {e.fields["queries"][0][0] for e in events} == {f"host-{i}.example" for i in range(10)}
     assert sum(e.fields["count"] for e in events) == 20
+
+
+def _named_flows(frames, parsers):
+    from cranewatch.inventory.build import name_flows
+    from cranewatch.inventory.flows import FlowTable
+
+    b = batch(frames)
+    pk = decode_l2l4(b)
+    table = FlowTable()
+    table.add(pk, b)
+    flows = table.flows()
+    name_flows(flows, DeepParser(0, parsers).run(b, pk, 0))
+    return sorted((f.orig_port, f.resp_port, f.service) for f in flows)
+
+
+def test_flows_are_labelled_as_with_one_event_per_packet():
+    # the third query leaves from port 5353, which the mDNS parser also takes:
+    # its own DNS event, now folded into the first, must still win as it did
+    frames = _query_frames(
+        [("ntp.terminal.example", 1, 40000), ("ntp.terminal.example", 2, 40001)]
+        + [("ntp.terminal.example", 3, 5353), ("mes.terminal.example", 4, 40002)]
+    )
+    got = _named_flows(frames, load_parsers())
+    assert got == _named_flows(frames, _plain_parsers())
+    assert {service for *_, service in got} == {"dns"}

@@ -48,7 +48,7 @@ PARSER_MODULES = (
 
 _L4 = {"tcp": (6,), "udp": (17,), None: (6, 17)}
 _L4_NAME = {6: "tcp", 17: "udp"}
-MAX_FACTS = 1 << 18  # distinct (ends, fact) kept per input before the table starts over
+MAX_FACTS = 1 << 16  # distinct (ends, fact) kept per input before the table starts over
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 
@@ -80,7 +80,10 @@ def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
     parsers = []
     for name in names:
         module: ModuleType = importlib.import_module(f"cranewatch.decode.{name}")
-        takes_l4 = "l4" in inspect.signature(module.parse).parameters
+        try:
+            takes_l4 = "l4" in inspect.signature(module.parse).parameters
+        except (TypeError, ValueError):  # a builtin without a signature takes bytes only
+            takes_l4 = False
         parsers.append(
             Parser(
                 name.replace("_", "-"),

@@ -362,9 +362,9 @@ class _SigTable:
 
     Why: testing each `at` signature on every payload costs a few array
     passes per signature. Here each payload gets, per distinct offset of a
-    signature's first byte, one gather and one table look-up giving the bitmap
-    of signatures whose first byte is there; only those few rows are then
-    checked in full (`_at_mask`).
+    signature's first piece, one look-up of (transport, two bytes there) in a
+    table of signature bitmaps; only the few rows a signature's bit is set
+    for are then checked in full (`_at_mask`).
     """
 
     _cache: dict[int, tuple[object, _SigTable]] = {}
@@ -380,34 +380,74 @@ class _SigTable:
                     self.at_sigs.append((t_no, tool, sig))
         if len(self.at_sigs) > 64:
             raise ValueError("at most 64 fixed-offset signatures")
-        self.first: dict[int, np.ndarray] = {}  # offset -> 256 signature bitmaps
+        # offset -> bitmaps by [transport row (tcp, udp, other), first byte << 8 | second byte]
+        self.first: dict[int, np.ndarray] = {}
         for bit, (_, _, sig) in enumerate(self.at_sigs):
             pieces = sorted((o, piece) for o, piece in sig.at if piece)
-            off = pieces[0][0] if pieces else 0
-            lut = self.first.setdefault(off, np.zeros(256, dtype=np.uint64))
-            if pieces:
-                lut[pieces[0][1][0]] |= np.uint64(1 << bit)
+            off, piece = pieces[0] if pieces else (0, b"")
+            lut = self.first.setdefault(off, np.zeros((3, 1 << 16), dtype=np.uint64))
+            rows = [0, 1, 2] if sig.l4 is None else [{"tcp": 0, "udp": 1}[sig.l4]]
+            span = lut[rows].reshape(len(rows), 256, 256)  # [row, first byte, second byte]
+            if len(piece) >= 2:
+                span[:, piece[0], piece[1]] |= np.uint64(1 << bit)
+            elif piece:
+                span[:, piece[0], :] |= np.uint64(1 << bit)
             else:  # no byte to look for: every payload is a candidate
-                lut |= np.uint64(1 << bit)
+                span |= np.uint64(1 << bit)
+            lut[rows] = span.reshape(len(rows), 1 << 16)
 
     @classmethod
     def of(cls, knowledge) -> _SigTable:
         hit = cls._cache.get(id(knowledge))
         if hit is None or hit[0] is not knowledge:
+            if len(cls._cache) >= 8:  # tests load many knowledge sets; a run uses one
+                cls._cache.clear()
             hit = cls._cache[id(knowledge)] = (knowledge, cls(knowledge))
         return hit[1]
 
     def first_bits(self, batch: RawBatch, pk: Packets, rows: np.ndarray) -> np.ndarray:
-        """Per payload row, the signatures whose first byte sits at its offset."""
+        """Per payload row, the signatures whose first piece may start at its offset."""
         off = pk.payload_off[rows].astype(np.int64)
         plen = pk.payload_len[rows].astype(np.int64)
+        proto = pk.proto[rows]
+        transport = np.where(proto == 6, 0, np.where(proto == 17, 1, 2)) << 16
         last = len(batch.data) - 1
         bits = np.zeros(len(rows), dtype=np.uint64)
         for o, lut in self.first.items():
-            got = lut[batch.data[np.minimum(off + o, last)]]
+            at = np.minimum(off + o, last - 1)
+            pair = (batch.data[at].astype(np.intp) << 8) | batch.data[at + 1]
+            got = lut.ravel()[transport | pair]
             got[plen <= o] = 0
             bits |= got
         return bits
+
+
+COMPACT_SHARE = 4  # gather one transport's payloads when they are under 1/4 of the buffer
+
+
+def _contains_hits(chunk: _Chunk, literals: list[bytes], l4: str | None):
+    """(packet index or -1, literal index) of the `contains` literals of one transport.
+
+    Why: on an OT capture most payload bytes are UDP (camera RTP, cyclic I/O)
+    while these literals are TCP's (an RDP cookie, an frp login): the TCP
+    payloads are gathered into one small buffer and searched there, instead
+    of searching the whole buffer. A hit across two gathered payloads does not
+    count, as a hit across a header does not in the whole buffer.
+    """
+    if l4 is None:
+        pos, end, which = _literal_matches(literals, chunk.raw)
+        return _locate(pos, end, chunk.idx, chunk.starts, chunk.ends), which
+    sel = chunk.pk.proto[chunk.idx] == {"tcp": 6, "udp": 17}[l4]
+    rows, row_starts = chunk.idx[sel], chunk.starts[sel]
+    lens = chunk.ends[sel] - row_starts
+    total = int(lens.sum())
+    if total * COMPACT_SHARE >= len(chunk.data):
+        pos, end, which = _literal_matches(literals, chunk.raw)
+        return _locate(pos, end, chunk.idx, chunk.starts, chunk.ends), which
+    cstart = np.cumsum(lens) - lens
+    src = np.repeat(row_starts - cstart, lens) + np.arange(total, dtype=np.int64)
+    pos, end, which = _literal_matches(literals, chunk.data[src].tobytes())
+    return _locate(pos, end, rows, cstart, cstart + lens), which
 
 
 def scan_signatures(
@@ -427,7 +467,7 @@ def scan_signatures(
         knowledge = load()
     pk = packets
     chunk = _Chunk.of(batch, pk)
-    idx, starts, ends = chunk.idx, chunk.starts, chunk.ends
+    idx = chunk.idx
     if len(idx) == 0:
         return []
     hit_rows: list[np.ndarray] = []
@@ -435,8 +475,10 @@ def scan_signatures(
     hit_strong: list[np.ndarray] = []
     table = _SigTable.of(knowledge)
     first_bits = table.first_bits(batch, pk, idx)
+    some = np.flatnonzero(first_bits)
+    cand, cand_bits = idx[some], first_bits[some]
     for bit, (t_no, tool, sig) in enumerate(table.at_sigs):
-        rows = idx[(first_bits >> np.uint64(bit)) & np.uint64(1) != 0]
+        rows = cand[(cand_bits >> np.uint64(bit)) & np.uint64(1) != 0]
         if not len(rows):
             continue
         if sig.l4 is not None:
@@ -449,13 +491,13 @@ def scan_signatures(
             hit_tool.append(np.full(int(ok.sum()), t_no))
             hit_strong.append(np.full(int(ok.sum()), sig.strong))
     contains = table.contains
-    if contains:
-        pos, end, which = _literal_matches([c for c, *_ in contains], chunk.raw)
-        where = _locate(pos, end, idx, starts, ends)
+    for l4 in dict.fromkeys(c[3] for c in contains):
+        which_sigs = [c for c in contains if c[3] == l4]
+        where, which = _contains_hits(chunk, [c[0] for c in which_sigs], l4)
         for i, k in zip(where.tolist(), which.tolist(), strict=True):
             if i < 0:
                 continue
-            _, t_no, strong, l4 = contains[k]
+            _, t_no, strong, _ = which_sigs[k]
             if l4 is not None and int(pk.proto[i]) != {"tcp": 6, "udp": 17}[l4]:
                 continue
             hit_rows.append(np.array([i]))

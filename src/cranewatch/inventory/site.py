@@ -675,9 +675,12 @@ def _unbuildable(text: str) -> tuple[int | None, str]:
     finds the culprit and its line.
     """
     yaml = YAML(typ="rt")
-    stack, scalars = [yaml.compose(text)], []
+    stack, scalars, seen = [yaml.compose(text)], [], set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:  # an alias: the same node again, maybe inside itself
+            continue
+        seen.add(id(node))
         if isinstance(node, MappingNode):
             for key, value in node.value:
                 if not isinstance(key, ScalarNode):

@@ -78,10 +78,26 @@ def _is_unicast(mac: int) -> bool:
     return mac != 0 and not (mac >> 40) & 0x01
 
 
+# Address space a site uses for its own hosts. Documentation ranges and CGNAT
+# space are "not global" to Python's ipaddress, but behind a router they are the
+# outside world (a simulator's internet, a carrier's network), not assets.
+_LOCAL_NETS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
 @cache
-def _private_or_special(ip: str) -> bool:
+def _local_space(ip: str) -> bool:
     addr = ipaddress.ip_address(ip)
-    return not addr.is_global
+    return any(addr.version == net.version and addr in net for net in _LOCAL_NETS)
 
 
 def name_flows(flows: list[Flow], events: list[Event]) -> None:
@@ -303,7 +319,7 @@ def _macless_ips(hosts, flows: list[Flow]) -> dict[str, tuple[int, int, float, f
 def _keeps_as_asset(ip: str, site) -> bool:
     if site is not None and site.is_inside(ip):
         return True
-    return _private_or_special(ip) and not ipaddress.ip_address(ip).is_multicast
+    return _local_space(ip)
 
 
 def _subject(ev: Event, assets_by_mac, owner_of_ip) -> Asset | None:

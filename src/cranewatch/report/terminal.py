@@ -25,7 +25,7 @@ def render(analysis, console: Console) -> None:
     """Print inputs, assets per zone, the asset list and the findings."""
     console.print(_inputs_table(analysis))
     console.print(_zones_table(analysis))
-    console.print(_assets_table(analysis))
+    console.print(_assets_table(analysis, wide=console.width >= 130))
     console.print(_findings_block(analysis))
     console.print(_summary_line(analysis))
 
@@ -92,22 +92,14 @@ def _zones_table(analysis) -> Table:
     return table
 
 
-def _assets_table(analysis) -> Table:
-    flagged = Counter()
-    for f in analysis.findings:
-        flagged[(f.asset_mac, f.asset_ip)] += 1
+def _assets_table(analysis, wide: bool) -> Table:
+    """The inventory; on a narrow terminal the protocol column gives way to the rest."""
     table = Table(title=f"Assets ({len(analysis.assets)})", title_justify="left")
-    for column in (
-        "id",
-        "zone",
-        "mac",
-        "ip",
-        "vendor",
-        "name / identity",
-        "protocols",
-        "declared as",
-    ):
-        table.add_column(column, overflow="fold")
+    columns = ["id", "zone", "mac", "ip", "vendor", "name / identity", "protocols", "declared as"]
+    if not wide:
+        columns.remove("protocols")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("id", "mac", "ip"), overflow="fold")
     for asset in analysis.assets[:MAX_ASSET_ROWS]:
         ident = ", ".join(
             str(v)
@@ -116,17 +108,18 @@ def _assets_table(analysis) -> Table:
         )
         name = ", ".join(asset.hostnames[:2] + ([ident] if ident else []))
         style = "" if asset.declared_id or analysis.site is None else "red"
-        table.add_row(
-            asset.id,
-            asset.zone or "",
-            asset.mac or "",
-            ", ".join(asset.ips[:3]) + (" ..." if len(asset.ips) > 3 else ""),
-            (asset.vendor or "")[:28],
-            name[:48],
-            ", ".join(asset.protocols[:5]),
-            asset.declared_id or ("-" if analysis.site is None else "UNDECLARED"),
-            style=style,
-        )
+        cells = {
+            "id": asset.id,
+            "zone": asset.zone or "",
+            "mac": asset.mac or "",
+            "ip": (asset.ips[0] if asset.ips else "")
+            + (f" +{len(asset.ips) - 1}" if len(asset.ips) > 1 else ""),
+            "vendor": (asset.vendor or "")[: 28 if wide else 16],
+            "name / identity": name[: 48 if wide else 32],
+            "protocols": ", ".join(asset.protocols[:5]),
+            "declared as": asset.declared_id or ("-" if analysis.site is None else "UNDECLARED"),
+        }
+        table.add_row(*(cells[c] for c in columns), style=style)
     if len(analysis.assets) > MAX_ASSET_ROWS:
         table.caption = f"{len(analysis.assets) - MAX_ASSET_ROWS} more in the JSON/HTML report"
     return table

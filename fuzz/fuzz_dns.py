@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz decode/dns.py parse(data).
 
 Run: python fuzz/fuzz_dns.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the streaming gunzip (sources/gunzip.py) in front of both readers.
 
 Run: python fuzz/fuzz_gzip.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz decode/opcua.py parse(data).
 
 Run: python fuzz/fuzz_opcua.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

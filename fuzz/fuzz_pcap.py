@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the classic pcap reader (sources/pcap.py) over in-memory streams, two chunk sizes.
 
 Run: python fuzz/fuzz_pcap.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz decode/pn_dcp.py parse(data).
 
 Run: python fuzz/fuzz_pn_dcp.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

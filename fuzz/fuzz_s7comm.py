@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz decode/s7comm.py parse(data).
 
 Run: python fuzz/fuzz_s7comm.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

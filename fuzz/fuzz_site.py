@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz the site-file loader (inventory/site.py loads_site) on UTF-8 text.
 
 Run: python fuzz/fuzz_site.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

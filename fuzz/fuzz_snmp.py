@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzz decode/snmp.py parse(data).
 
 Run: python fuzz/fuzz_snmp.py [libFuzzer options] [corpus dirs]; or fuzz/run.py for all.

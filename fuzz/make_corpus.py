@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Write the seed corpus fuzz/corpus/<target>/ from synthetic packets only.
 
 Seeds come from cranewatch's own simulator (a short, seeded scenario): the

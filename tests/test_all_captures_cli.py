@@ -1,7 +1,7 @@
 """Every shared capture through the CLI: exit 0 or 2, one clean line per message, no traceback.
 
-618 child processes would take minutes, so the CLI runs in process (click's
-runner on the command built once); a handful of the most damaged files, and
+618 child processes would take minutes, so the CLI runs in process (typer's
+test runner); a handful of the most damaged files, and
 companion text files that are not captures, also run as real processes.
 """
 

@@ -43,10 +43,10 @@ REGRESSIONS = HERE / "regressions"
 MAX_LEN = {"pcap": 16384, "pcapng": 16384, "gzip": 16384, "l2l4": 8192, "site": 8192}
 DEFAULT_MAX_LEN = 4096
 HANG_SECONDS = 10
-# libFuzzer processes of these targets grow by ~14 KB per input (atheris-side: the same
-# loop in plain Python stays flat), so they are restarted this often instead of
+# libFuzzer processes of these targets grow by 1-14 KB per input (atheris-side: the
+# same loops in plain Python stay flat), so they are restarted this often instead of
 # reaching the RSS limit with a false out-of-memory finding.
-RUNS_PER_PROCESS = {"l2l4": 100_000}
+RUNS_PER_PROCESS = {"l2l4": 100_000, "pcap": 500_000, "pcapng": 500_000, "gzip": 500_000}
 RSS_LIMIT_MB = 2048
 INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 

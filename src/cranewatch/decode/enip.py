@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 
+from cranewatch.decode._text import device_text
 from cranewatch.decode.select import Selector
 
 SELECT = Selector(l4=None, ports=(44818,), per_flow=32)
@@ -60,11 +61,6 @@ _COMMANDS = {
 }
 
 
-def _text(raw: bytes) -> str:
-    """Device strings are ASCII by spec; anything else is kept, visibly replaced."""
-    return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace").strip()
-
-
 def _identity_attrs(data: bytes, off: int, end: int) -> dict | None:
     """Identity object attributes 1-7 (vendor .. product name) at `off`, or None.
 
@@ -85,7 +81,7 @@ def _identity_attrs(data: bytes, off: int, end: int) -> dict | None:
         "product_code": code,
         "revision": f"{major}.{minor:02d}",
         "serial": f"0x{serial:08x}",
-        "product": _text(data[name_end - name_len : name_end]),
+        "product": device_text(data[name_end - name_len : name_end]),
         "_end": name_end,
     }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 
+from cranewatch.decode._text import device_text
 from cranewatch.decode.select import Selector
 
 SELECT = Selector(l4="tcp", ports=(102,), per_flow=64)
@@ -53,11 +54,6 @@ _COMPONENT_KEYS = {
     8: "memory_card_serial",
     11: "location",
 }
-
-
-def _text(raw: bytes) -> str:
-    """SZL strings are NUL- or blank-padded ASCII; non-ASCII is kept, visibly replaced."""
-    return raw.split(b"\x00", 1)[0].decode("utf-8", errors="replace").strip()
 
 
 def parse(data: bytes) -> dict | None:
@@ -175,7 +171,7 @@ def _module_identification(data: bytes, off: int, rec_len: int, count: int, end:
     """
     ident: dict = {}
     for index, rec in _records(data, off, rec_len, count, end):
-        mlfb = _text(data[rec + 2 : rec + 22])
+        mlfb = device_text(data[rec + 2 : rec + 22])
         ausbg, ausbe = struct.unpack_from(">HH", data, rec + 24)
         if index in (1, 6) and mlfb and "order_number" not in ident:
             ident["order_number"] = mlfb
@@ -192,7 +188,7 @@ def _component_identification(data: bytes, off: int, rec_len: int, count: int, e
     ident: dict = {}
     for index, rec in _records(data, off, rec_len, count, end):
         key = _COMPONENT_KEYS.get(index)
-        value = _text(data[rec + 2 : rec + 2 + min(32, rec_len - 2)])
+        value = device_text(data[rec + 2 : rec + 2 + min(32, rec_len - 2)])
         if key and value:
             ident[key] = value
     if "cpu_type" in ident:

@@ -122,3 +122,11 @@ def test_simulate_same_seed_same_bytes(tmp_path):
     assert run("simulate", "--out", str(a), "--seed", "7", "--duration", "60").returncode == 0
     assert run("simulate", "--out", str(b), "--seed", "7", "--duration", "60").returncode == 0
     assert (a / "capture.pcap").read_bytes() == (b / "capture.pcap").read_bytes()
+
+
+def test_missing_output_folder_is_refused_before_reading(demo_dir, tmp_path):
+    target = tmp_path / "no-such-folder" / "findings.json"
+    proc = run("analyze", str(demo_dir / "capture.pcap"), "--json", str(target), "-q")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(target) in lines[0] and "does not exist" in lines[0]

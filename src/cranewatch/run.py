@@ -48,6 +48,7 @@ def run_analysis(
     for path in captures:
         if not Path(path).is_file():
             raise CranewatchError("no such capture file", path=str(path))
+    _check_output_folders(outputs)
     err = Console(stderr=True)
     reached = _Reached(captures)
     try:
@@ -72,6 +73,16 @@ def run_analysis(
     return _exit_code(analysis, fail_on)
 
 
+def _check_output_folders(outputs: Outputs) -> None:
+    """Refuse an output whose folder is missing before reading hours of capture."""
+    files = [outputs.html, outputs.stix]
+    if outputs.json not in (None, "-"):
+        files.append(Path(outputs.json))
+    for target in files:
+        if target is not None and not Path(target).resolve().parent.is_dir():
+            raise CranewatchError("the folder for this output does not exist", path=str(target))
+
+
 def run_report(findings_path: Path, outputs: Outputs) -> int:
     """Render HTML/CSV/STIX from a saved findings file."""
     import json
@@ -94,6 +105,7 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
         ) from None
     if not (outputs.html or outputs.csv or outputs.stix):
         raise CranewatchError("nothing to do: give --html, --csv or --stix")
+    _check_output_folders(outputs)
     _write_documents(doc, outputs)
     return 0
 

@@ -107,27 +107,16 @@ def _get(d: Any, key: str) -> Any:
     return d.get(key) if isinstance(d, dict) else None
 
 
+# Asset columns computed from other fields rather than copied from the JSON.
+_DERIVED_ASSET_COLUMNS = frozenset(
+    {"product", "firmware", "identity", "first_seen_utc", "last_seen_utc"}
+)
+
+
 def asset_row(a: dict[str, Any]) -> dict[str, Any]:
     ident = a.get("identity") if isinstance(a.get("identity"), dict) else {}
     return {
-        **{
-            k: a.get(k)
-            for k in (
-                "id",
-                "mac",
-                "ips",
-                "vendor",
-                "hostnames",
-                "declared_id",
-                "zone",
-                "role",
-                "protocols",
-                "first_seen",
-                "last_seen",
-                "packets",
-                "bytes",
-            )
-        },
+        **{k: a.get(k) for k in ASSET_COLUMNS if k not in _DERIVED_ASSET_COLUMNS},
         "product": ident.get("product"),
         "firmware": ident.get("firmware"),
         "identity": [f"{k}={v}" for k, v in sorted(ident.items()) if v not in (None, "")],

@@ -91,6 +91,20 @@ def test_pool_equals_one_process(ot_capture, captures):
     assert calls and calls[-1] == (total, total, sum(s.packets for s in serial.inputs))
 
 
+def test_pool_with_more_captures_than_workers(ot_capture, captures):
+    """Four captures on two processes: this one reads the tasks no worker took; same result."""
+    paths = [ot_capture, captures / REAL[0], captures / REAL[1], ot_capture]
+    calls = []
+    pooled = analyze(paths, jobs=2, progress=lambda *a: calls.append(a))
+    serial = analyze(paths, jobs=1)
+    assert [asdict(f) for f in pooled.flows] == [asdict(f) for f in serial.flows]
+    assert pooled.events == serial.events and pooled.findings == serial.findings
+    assert [s.packets for s in pooled.inputs] == [s.packets for s in serial.inputs]
+    total = sum(p.stat().st_size for p in paths)
+    assert calls[-1] == (total, total, sum(s.packets for s in serial.inputs))
+    assert all(a[0] <= a[1] for a in calls)
+
+
 def test_pool_skips_files_that_are_not_captures(ot_capture, tmp_path):
     junk = tmp_path / "notes.txt"
     junk.write_text("not a capture")

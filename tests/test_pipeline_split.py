@@ -184,8 +184,8 @@ def test_gzip_and_small_files_are_not_split(ot_capture, tmp_path):
 def test_pool_reads_one_capture_on_two_workers(ot_capture, monkeypatch):
     plans = []
 
-    def small_plan(capture, parts):
-        plans.append(plan_split(capture, parts, min_bytes=0))
+    def small_plan(capture, parts, lead=0):
+        plans.append(plan_split(capture, parts, min_bytes=0, lead=lead))
         return plans[-1]
 
     monkeypatch.setattr(pipeline, "plan_split", small_plan)

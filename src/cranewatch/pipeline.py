@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # site.py builds pydantic models at import: only a --site run
 
 # Below this many bytes of input in all, captures are read in this process
 POOL_MIN_BYTES = 64 << 20
+# Bytes this process reads while a spawned worker starts (~0.3 s at ~250 MB/s):
+# the first range of a split capture, read here, is longer by that much.
+WORKER_START_BYTES = 80 << 20
 
 # progress(done_bytes, total_bytes, packets) after each batch
 Progress = Callable[[int, int, int], None]
@@ -141,7 +144,9 @@ def _plan_tasks(todo: list[tuple[int, Capture]], cores: int) -> list[_Task]:
     per_capture = cores // max(1, len(todo))
     tasks = []
     for index, capture in todo:
-        plan = plan_split(capture, per_capture) if per_capture > 1 else None
+        plan = (
+            plan_split(capture, per_capture, lead=WORKER_START_BYTES) if per_capture > 1 else None
+        )
         if plan is None:
             tasks.append(_Task(index, capture.path, _size(capture.path)))
             continue
@@ -276,57 +281,95 @@ _PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 def _read_in_pool(
     todo: list[tuple[int, Capture]], tasks: list[_Task], workers: int, progress: Progress | None
 ) -> list[_Part]:
-    """Tasks on `workers` processes; progress flows back through a queue.
+    """Task 0 in this process, the others on `workers - 1` spawned processes.
 
+    Why this process takes a share: it is already warm, while a spawned worker
+    needs ~0.3 s to start and import, and its result has to be pickled back.
     Spawned (not forked) workers: the parent may run a progress-bar thread,
     and forking a process that holds a lock in another thread can hang the child.
     """
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")
     queue = ctx.Queue() if progress is not None else None
-    total = sum(t.size for t in tasks)
-    seen: dict[int, tuple[int, int]] = {}  # task number -> (bytes read, packets)
-    finished: set[int] = set()
-    if progress is not None:  # workers take a while to start: say what is to be read
-        progress(0, total, 0)
-    with ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
+    board = _Board(tasks, progress, queue)
+    board.show()  # workers take a while to start: say what is to be read
+    with ProcessPoolExecutor(workers - 1, ctx, initializer=_init_worker, initargs=(queue,)) as pool:
         with _sigint_ignored():  # submit spawns the workers: they start with Ctrl-C ignored
-            futures = {pool.submit(_work, k, t): k for k, t in enumerate(tasks)}
-        pending = set(futures)
+            futures = {pool.submit(_work, k, t): k for k, t in enumerate(tasks) if k}
         try:
-            while pending:
-                done, pending = wait(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
-                if progress is None:
-                    continue
-                _drain(queue, seen, finished)
-                for fut in done:
-                    k = futures[fut]
-                    finished.add(k)
-                    seen[k] = (tasks[k].size, fut.result().stats.packets)
-                position = sum(p for p, _ in seen.values())
-                progress(min(position, total), total, sum(n for _, n in seen.values()))
+            results = {0: board.run_here(0)}
+            for fut, k in futures.items():  # tasks no worker has taken yet are read here
+                if fut.cancel():
+                    results[k] = board.run_here(k)
+            board.wait({f: k for f, k in futures.items() if not f.cancelled()})
         except KeyboardInterrupt:
             _stop(pool)
             raise
-        results = {futures[f]: f.result() for f in futures}
+        results |= {k: f.result() for f, k in futures.items() if not f.cancelled()}
     if queue is not None:
         queue.close()
     return _finish(todo, tasks, [results[k] for k in range(len(tasks))])
 
 
-def _drain(queue, seen: dict[int, tuple[int, int]], finished: set[int]) -> None:
-    """Latest (bytes, packets) per task from the workers' messages."""
-    import queue as queue_mod
+class _Board:
+    """Progress of all tasks: this process's own reads plus the workers' messages."""
 
-    while True:
-        try:
-            k, position, packets = queue.get_nowait()
-        except queue_mod.Empty:
+    def __init__(self, tasks: list[_Task], progress: Progress | None, queue) -> None:
+        self.tasks, self.progress, self.queue = tasks, progress, queue
+        self.total = sum(t.size for t in tasks)
+        self.seen: dict[int, tuple[int, int]] = {}  # task number -> (bytes read, packets)
+        self.done: set[int] = set()
+
+    def run_here(self, k: int) -> _Part:
+        """Read task k in this process, showing its progress with the workers'."""
+        report = None
+        if self.progress is not None:
+
+            def report(position: int, packets: int) -> None:
+                self.seen[k] = (position, packets)
+                self.show()
+
+        part = _run_task(self.tasks[k], report)
+        self.finished(k, part.stats.packets)
+        return part
+
+    def finished(self, k: int, packets: int) -> None:
+        self.done.add(k)
+        self.seen[k] = (self.tasks[k].size, packets)
+
+    def wait(self, futures: dict) -> None:
+        """Until every worker's task is done, showing progress every _PROGRESS_EVERY s."""
+        from concurrent.futures import FIRST_COMPLETED
+        from concurrent.futures import wait as wait_for
+
+        pending = set(futures)
+        while pending:
+            done, pending = wait_for(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
+            for fut in done:
+                if fut.exception() is None:
+                    self.finished(futures[fut], fut.result().stats.packets)
+            self.show()
+
+    def show(self) -> None:
+        if self.progress is None:
             return
-        if k not in finished:
-            seen[k] = (position, packets)
+        self._drain()
+        position = sum(p for p, _ in self.seen.values())
+        self.progress(min(position, self.total), self.total, sum(n for _, n in self.seen.values()))
+
+    def _drain(self) -> None:
+        """Latest (bytes, packets) per task from the workers' messages."""
+        import queue as queue_mod
+
+        while True:
+            try:
+                k, position, packets = self.queue.get_nowait()
+            except queue_mod.Empty:
+                return
+            if k not in self.done:
+                self.seen[k] = (position, packets)
 
 
 def _init_worker(queue) -> None:
@@ -383,6 +426,10 @@ def _work(k: int, task: _Task) -> _Part:
                 last[0] = now
                 _QUEUE.put((k, position, packets))
 
+    return _run_task(task, report)
+
+
+def _run_task(task: _Task, report: Callable[[int, int], None] | None) -> _Part:
     if task.plan is not None:
         return _read_range(task.index, task.plan, task.part, load_parsers(), report)
     return _read_capture(task.index, open_capture(task.path), load_parsers(), report)

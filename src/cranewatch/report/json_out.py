@@ -9,17 +9,18 @@ module.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import math
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jsonschema
 
 from cranewatch import __version__
-from cranewatch.report.atomic import atomic_write
+from cranewatch.report.atomic import atomic_open
 
 SCHEMA_ID = "cranewatch/findings-v1"
 SCHEMA_PATH = Path(__file__).with_name("findings-v1.schema.json")
@@ -82,17 +83,62 @@ def flow_entry(flow: Any) -> dict[str, Any]:
 
 def dumps(doc: dict[str, Any]) -> str:
     """The document as UTF-8-ready JSON text (NaN is refused: it is not JSON)."""
-    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=_default) + "\n"
+    out = io.StringIO()
+    _write(doc, out)
+    return out.getvalue()
 
 
 def write_json(doc: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write the document to `path` atomically; "-" means standard output."""
-    text = dumps(doc)
     if str(path) == "-":
-        sys.stdout.write(text)
+        _write(doc, sys.stdout)
         sys.stdout.flush()
-    else:
-        atomic_write(path, text)
+        return
+    with atomic_open(path, "w") as fh:
+        _write(doc, fh)
+
+
+# Top-level lists written one compact entry per line: they grow with the capture.
+_ONE_PER_LINE = frozenset({"flows"})
+_LINES_PER_WRITE = 4096
+
+
+def _write(doc: dict[str, Any], fh: IO[str]) -> None:
+    """Two-space indented keys; each entry of a long list on one line of its own.
+
+    Why: `json.dumps(indent=...)` runs the pure-Python encoder and holds the
+    whole text and its pieces at once (~300 MB for 111k flows); entries dumped
+    one by one go through the C encoder and leave the process as they are made,
+    and a flow per line reads and greps well.
+    """
+    fh.write("{\n")
+    last = len(doc) - 1
+    for k, (key, value) in enumerate(doc.items()):
+        end = ",\n" if k < last else "\n"
+        name = _dump(key)
+        if key in _ONE_PER_LINE and isinstance(value, list) and value:
+            fh.write(f"  {name}: [\n")
+            for start in range(0, len(value), _LINES_PER_WRITE):
+                lines = [_dump(v) for v in value[start : start + _LINES_PER_WRITE]]
+                more = ",\n" if start + _LINES_PER_WRITE < len(value) else "\n"
+                fh.write("    " + ",\n    ".join(lines) + more)
+            fh.write("  ]" + end)
+        else:
+            text = _dump(value, indent=2).replace("\n", "\n  ")
+            fh.write(f"  {name}: {text}{end}")
+    fh.write("}\n")
+
+
+def _dump(value: Any, indent: int | None = None) -> str:
+    separators = (",", ": ") if indent is not None else (", ", ": ")
+    return json.dumps(
+        value,
+        indent=indent,
+        separators=separators,
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_default,
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -66,13 +66,19 @@ class SplitPlan:
 
 
 def plan_split(
-    capture: Capture, parts: int, min_bytes: int = SPLIT_MIN_BYTES, cuts: list[int] | None = None
+    capture: Capture,
+    parts: int,
+    min_bytes: int = SPLIT_MIN_BYTES,
+    cuts: list[int] | None = None,
+    lead: int = 0,
 ) -> SplitPlan | None:
     """Byte ranges for reading `capture` in `parts` pieces, or None when not worth it.
 
     gzip streams cannot be entered in the middle, and small files do not pay
-    for worker start-up. `cuts` (tests) replaces the evenly spaced cut offsets;
-    each cut moves forward to the next record boundary found.
+    for worker start-up. Range 0 is `lead` bytes longer than the others (the
+    process that reads it starts while the others are still starting). `cuts`
+    (tests) replaces the computed cut offsets; each cut moves forward to the
+    next record boundary found.
     """
     if capture.gzipped or parts < 2:
         return None
@@ -96,7 +102,9 @@ def plan_split(
             first_sec = struct.unpack_from(header.endian + "I", first)[0]
             state, find, align = None, _pcap_finder(header, first_sec), 1
         if cuts is None:
-            cuts = [size * k // parts for k in range(1, parts)]
+            lead = min(lead, size // (2 * parts))  # range 0 stays under twice the others
+            first = (size + (parts - 1) * lead) // parts
+            cuts = [first + (size - first) * k // (parts - 1) for k in range(parts - 1)]
         bounds = [len(prefix)]
         for cut in sorted(cuts):
             cut += -cut % align

@@ -128,3 +128,42 @@ def test_interrupt_message_without_progress(monkeypatch, tmp_path: Path) -> None
         f"cranewatch: interrupted after 0 packets of {cap}; no output file was written"
     )
     assert not out.exists()
+
+
+def test_interrupt_while_writing_names_the_complete_outputs(monkeypatch, tmp_path: Path) -> None:
+    """Ctrl-C after the JSON was written, during the HTML: the line says which file exists."""
+    from typer.testing import CliRunner
+
+    import cranewatch.report.html as html
+    from cranewatch.cli import app
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(html, "write_html", interrupted)
+    cap = tmp_path / "x.pcap"
+    _big_capture(cap, 10)
+    out, page = tmp_path / "o.json", tmp_path / "r.html"
+    result = CliRunner().invoke(
+        app, ["analyze", str(cap), "--json", str(out), "--html", str(page), "-q"]
+    )
+    assert result.exit_code == 130
+    assert result.stderr.strip() == (
+        f"cranewatch: interrupted after 10 packets of {cap} (0.0 of 0.0 MB read), while writing"
+        f" reports; complete before it: {out}; no other output was written"
+    )
+    assert out.exists() and not page.exists()
+
+
+def test_progress_counts_packets_over_all_captures(tmp_path: Path) -> None:
+    """Read one after the other, the packet count keeps growing from capture to capture."""
+    from cranewatch.pipeline import analyze
+
+    first, second = tmp_path / "a.pcap", tmp_path / "b.pcap"
+    _big_capture(first, 50_000)
+    _big_capture(second, 20_000)
+    calls = []
+    analyze([first, second], jobs=1, progress=lambda *a: calls.append(a))
+    packets = [c[2] for c in calls]
+    assert packets == sorted(packets) and packets[-1] == 70_000
+    assert calls[-1][0] == calls[-1][1] == first.stat().st_size + second.stat().st_size

@@ -184,7 +184,13 @@ def _guarded(work) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:
         after = f" after {exc.progress}" if getattr(exc, "progress", "") else ""
-        typer.echo(f"cranewatch: interrupted{after}; no output file was written", err=True)
+        written = getattr(exc, "written", [])
+        outcome = (
+            f"complete before it: {', '.join(written)}; no other output was written"
+            if written
+            else "no output file was written"
+        )
+        typer.echo(f"cranewatch: interrupted{after}; {outcome}", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:
         name = exc.filename if exc.filename is not None else ""

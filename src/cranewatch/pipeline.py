@@ -41,7 +41,7 @@ POOL_MIN_BYTES = 64 << 20
 # the first range of a split capture, read here, is longer by that much.
 WORKER_START_BYTES = 80 << 20
 
-# progress(done_bytes, total_bytes, packets) after each batch
+# progress(done_bytes, total_bytes, packets): totals over all captures, after each batch
 Progress = Callable[[int, int, int], None]
 
 
@@ -189,16 +189,17 @@ def _read_in_process(todo: list[tuple[int, Capture]], progress: Progress | None)
     parsers = load_parsers()
     total = sum(_size(c.path) for _, c in todo)
     parts = []
-    done_before = 0
+    bytes_before = packets_before = 0
     for index, capture in todo:
         report = None
         if progress is not None:
 
-            def report(position: int, packets: int, _base=done_before) -> None:
-                progress(_base + position, total, packets)
+            def report(position: int, packets: int, _at=(bytes_before, packets_before)) -> None:
+                progress(_at[0] + position, total, _at[1] + packets)
 
         parts.append(_read_capture(index, capture, parsers, report))
-        done_before += _size(capture.path)
+        bytes_before += _size(capture.path)
+        packets_before += parts[-1].stats.packets
     return parts
 
 

@@ -65,7 +65,11 @@ def run_analysis(
     for warning in analysis.warnings:
         if not any(warning in s.warnings for s in analysis.inputs):
             _say(f"warning: {warning}")
-    _write_outputs(analysis, outputs)
+    written: list[str] = []
+    try:
+        _write_outputs(analysis, outputs, written)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{reached.describe()}, while writing reports", written) from None
     if not quiet:
         from cranewatch.report.terminal import render
 
@@ -110,8 +114,12 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
     return 0
 
 
-def _write_outputs(analysis: Analysis, outputs: Outputs) -> None:
-    """Every requested file; each is written whole or not at all."""
+def _write_outputs(analysis: Analysis, outputs: Outputs, written: list[str]) -> None:
+    """Every requested file; each is written whole or not at all.
+
+    `written` gets each output's path once it is complete, so that Ctrl-C can
+    say which reports exist.
+    """
     if not (outputs.json or outputs.html or outputs.csv or outputs.stix or outputs.evidence):
         return
     from cranewatch.report.json_out import findings_document, write_json
@@ -119,26 +127,30 @@ def _write_outputs(analysis: Analysis, outputs: Outputs) -> None:
     doc = findings_document(analysis)
     if outputs.json is not None:
         write_json(doc, outputs.json)
-    _write_documents(doc, outputs)
+        if outputs.json != "-":
+            written.append(str(outputs.json))
+    _write_documents(doc, outputs, written)
     if outputs.evidence is not None:
         from cranewatch.report.evidence import write_evidence
 
         write_evidence(analysis, outputs.evidence)
+        written.append(str(outputs.evidence))
 
 
-def _write_documents(doc: dict, outputs: Outputs) -> None:
-    if outputs.html is not None:
-        from cranewatch.report.html import write_html
+def _write_documents(doc: dict, outputs: Outputs, written: list[str] | None = None) -> None:
+    """HTML, CSV and STIX from the findings document; each writer imported only when asked for."""
+    import importlib
 
-        write_html(doc, outputs.html)
-    if outputs.csv is not None:
-        from cranewatch.report.csv_out import write_csv
-
-        write_csv(doc, outputs.csv)
-    if outputs.stix is not None:
-        from cranewatch.report.stix_out import write_stix
-
-        write_stix(doc, outputs.stix)
+    for target, module, writer in (
+        (outputs.html, "html", "write_html"),
+        (outputs.csv, "csv_out", "write_csv"),
+        (outputs.stix, "stix_out", "write_stix"),
+    ):
+        if target is None:
+            continue
+        getattr(importlib.import_module(f"cranewatch.report.{module}"), writer)(doc, target)
+        if written is not None:
+            written.append(str(target))
 
 
 def run_demo(out: Path | None, seed: int) -> int:
@@ -185,11 +197,12 @@ def _say(line: str) -> None:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during reading, carrying how far it got for the one-line message."""
+    """Ctrl-C, carrying how far it got and which outputs were complete, for the one-line message."""
 
-    def __init__(self, progress: str) -> None:
+    def __init__(self, progress: str, written: Sequence[str] = ()) -> None:
         super().__init__(progress)
         self.progress = progress
+        self.written = list(written)
 
 
 class _Reached:
@@ -197,17 +210,15 @@ class _Reached:
 
     def __init__(self, captures: Sequence[Path]) -> None:
         self.names = [str(c) for c in captures]
-        self.done = self.total = self.packets = self.before = 0
+        self.done = self.total = self.packets = 0
 
     def __call__(self, done: int, total: int, packets: int) -> None:
-        if packets < self.packets:  # the count restarts with each capture
-            self.before += self.packets
         self.done, self.total, self.packets = done, total, packets
 
     def describe(self) -> str:
         where = self.names[0] if len(self.names) == 1 else f"{len(self.names)} captures"
         read = f" ({self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB read)" if self.total else ""
-        return f"{self.before + self.packets:,} packets of {where}{read}"
+        return f"{self.packets:,} packets of {where}{read}"
 
 
 def _analyze_with_progress(

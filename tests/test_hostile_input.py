@@ -335,3 +335,39 @@ def test_site_file_not_utf8_or_missing(tmp_path: Path) -> None:
     result = _cli("analyze", str(capture), "--site", str(missing), "-q")
     assert result.exit_code == 2
     assert result.stderr.startswith(f"cranewatch: error: {missing}: cannot read the site file")
+
+
+# ---------------------------------------------------------------- a new host in every packet
+
+
+def _random_ipv4_capture(path: Path, packets: int) -> None:
+    """Random frames made to look like IPv4 TCP/UDP: every packet a new MAC, address and flow."""
+    rng = np.random.default_rng(11)
+    parts = [PCAP_HEADER]
+    for i in range(packets):
+        frame = bytearray(rng.bytes(int(rng.integers(60, 200))))
+        frame[12:15] = b"\x08\x00\x45"
+        frame[20:22] = b"\x00\x00"  # not a fragment
+        frame[23] = (6, 17)[i % 2]
+        parts.append(_pcap_record(bytes(frame)))
+    path.write_bytes(b"".join(parts))
+
+
+def test_time_grows_linearly_with_random_hosts(tmp_path: Path) -> None:
+    """Spoofed random sources must not make analysis quadratic (once 40k packets took 50 s).
+
+    The rogue-gateway detector rebuilt an index of all assets for every local
+    subnet; random addresses make thousands of each. Four times the packets
+    must cost about four times the time, not sixteen.
+    """
+    from cranewatch.pipeline import analyze
+
+    took = []
+    for packets in (4_000, 16_000):
+        path = tmp_path / f"random-{packets}.pcap"
+        _random_ipv4_capture(path, packets)
+        start = time.perf_counter()
+        analysis = analyze([path])
+        took.append(time.perf_counter() - start)
+        assert len(analysis.assets) > packets // 3
+    assert took[1] < 6 * took[0], f"{took[0]:.2f} s -> {took[1]:.2f} s"

@@ -145,14 +145,16 @@ def _without_site(ctx: DetectContext, table: dict) -> list[Finding]:
     by_subnet: dict[str | None, list[_routing.HopUse]] = {}
     for (_mac, subnet), use in table.items():
         by_subnet.setdefault(subnet, []).append(use)
+    index = AssetIndex(ctx.assets)
     out: list[Finding] = []
     for uses in by_subnet.values():
-        out += _second_routers(ctx, uses)
+        out += _second_routers(ctx, uses, index)
     return out
 
 
-def _second_routers(ctx: DetectContext, uses: list[_routing.HopUse]) -> list[Finding]:
-    index = AssetIndex(ctx.assets)
+def _second_routers(
+    ctx: DetectContext, uses: list[_routing.HopUse], index: AssetIndex
+) -> list[Finding]:
     uses = [u for u in uses if len(u.remotes) >= MIN_REMOTES_NO_SITE or len(u.clients) >= 2]
     if len(uses) < 2:
         return []

@@ -9,8 +9,8 @@ from _detect_helpers import GW_MAC, asset, batch, ctx, event, flow, frame, site
 from cranewatch.decode.l2l4 import decode_l2l4
 from cranewatch.decode.payload_scan import scan_signatures
 from cranewatch.detect import beaconing, cellular, remote_access, rogue_gateway, run_all
-from cranewatch.detect._flows import direction
 from cranewatch.detect.model import Evidence, Finding, merge_findings
+from cranewatch.inventory.direction import direction
 from cranewatch.inventory.site import loads_site
 from cranewatch.knowledge import load
 

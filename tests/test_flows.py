@@ -36,6 +36,7 @@ def table_flows(batches) -> dict:
     out = {}
     for f in table.flows():
         d = asdict(f)
+        assert d.pop("connections") == 1 and d.pop("sizes") == []  # nothing folded
         del d["service"], d["name"]
         key = (f.proto, tuple(sorted([(f.orig_ip, f.orig_port), (f.resp_ip, f.resp_port)])))
         assert key not in out, key

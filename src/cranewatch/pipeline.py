@@ -24,6 +24,7 @@ from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Finding
 from cranewatch.errors import NotACaptureError
 from cranewatch.inventory.build import build_assets, name_flows
+from cranewatch.inventory.event_log import EventLog
 from cranewatch.inventory.flows import FlowTable
 from cranewatch.inventory.hosts import HostTable
 from cranewatch.inventory.model import Asset, Flow
@@ -65,7 +66,7 @@ class _Accumulator:
 
     flows: FlowTable = field(default_factory=FlowTable)
     hosts: HostTable = field(default_factory=HostTable)
-    events: list[Event] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
 
 
 def analyze(
@@ -112,14 +113,16 @@ def _analyze(
         inputs.append(part.stats)
         acc.flows.merge(part.flows)
         acc.hosts.merge(part.hosts)
-        acc.events.extend(part.events)
+        acc.events.merge(part.events)
     flows = acc.flows.flows()
-    name_flows(flows, acc.events)
-    assets = build_assets(acc.hosts, flows, acc.events, site)
-    ctx = DetectContext(site=site, assets=assets, flows=flows, events=acc.events)
+    events = acc.events.events()
+    name_flows(flows, events)
+    assets = build_assets(acc.hosts, flows, events, site)
+    ctx = DetectContext(site=site, assets=assets, flows=flows, events=events)
     findings = run_all(ctx)
-    warnings = [w for s in inputs for w in s.warnings] + ctx.extra.get("warnings", [])
-    return Analysis(site, inputs, assets, flows, acc.events, findings, warnings, not_captures)
+    warnings = [w for s in inputs for w in s.warnings] + acc.events.warnings()
+    warnings += ctx.extra.get("warnings", [])
+    return Analysis(site, inputs, assets, flows, events, findings, warnings, not_captures)
 
 
 # Allocations between two young-generation collections while analysing (Python's default: 700)
@@ -151,7 +154,7 @@ class _Part:
     stats: InputStats
     flows: FlowTable
     hosts: HostTable
-    events: list[Event]
+    events: EventLog
     unsupported: int = 0  # errors counted for unsupported link types (not by the reader)
     clean_end: bool = True  # a range: its last record ended exactly at the range end
     state: tuple | None = None  # a pcapng range: the section state at its end
@@ -207,7 +210,7 @@ def _read_capture(
     index: int, capture: Capture | RangeCapture, parsers, report: Callable[[int, int], None] | None
 ) -> _Part:
     """Stream one capture into fresh tables; memory follows flows and hosts, not packets."""
-    part = _Part(capture.stats, FlowTable(), HostTable(), [])
+    part = _Part(capture.stats, FlowTable(), HostTable(), EventLog())
     deep = DeepParser(index, parsers)
     packet_no = 0
     for batch in capture.batches():
@@ -215,9 +218,9 @@ def _read_capture(
         part.unsupported += _count_unsupported(pk, capture.stats)
         part.flows.add(pk, batch)
         part.hosts.add(pk, batch)
-        part.events.extend(deep.run(batch, pk, packet_no))
-        part.events.extend(payload_scan.scan(batch, pk, index, packet_no))
-        part.events.extend(payload_scan.scan_signatures(batch, pk, None, index, packet_no))
+        part.events.add(deep.run(batch, pk, packet_no))
+        part.events.add(payload_scan.scan(batch, pk, index, packet_no))
+        part.events.add(payload_scan.scan_signatures(batch, pk, None, index, packet_no))
         packet_no += len(batch)
         if report is not None:
             report(capture.position, packet_no)
@@ -253,12 +256,10 @@ def _join_ranges(plan: SplitPlan, parts: list[_Part]) -> _Part | None:
     stats = out.stats
     before = stats.packets
     for part in parts[1:]:
-        for event in part.events:
-            event.ref = (event.ref[0], event.ref[1] + before)
+        out.events.merge(part.events, shift=before)
         before += part.stats.packets
         out.flows.merge(part.flows)
         out.hosts.merge(part.hosts)
-        out.events.extend(part.events)
         _add_stats(stats, part.stats)
     if len(stats.warnings) > MAX_WARNINGS:
         return None  # capped per range: the one-process list may differ

@@ -33,10 +33,10 @@ class HopUse:
     remote_ttls: list[int] = field(default_factory=list)  # TTL of far-side packets as they arrive
     examples: list[tuple[float, str]] = field(default_factory=list)
 
-    def add(self, local: str, remote: str, ts: float, ttl: int, text: str) -> None:
+    def add(self, local: str, remote: str, ts: float, ttl: int, text: str, flows: int = 1) -> None:
         self.clients.add(local)
         self.remotes.add(remote)
-        self.flows += 1
+        self.flows += flows
         self.first_ts = min(self.first_ts, ts)
         if ttl:
             self.remote_ttls.append(ttl)
@@ -89,7 +89,7 @@ def hop_usage(
         if use is None:
             use = table[(hop.lower(), zone)] = HopUse(hop.lower(), zone)
         arrow = f"{remote} -> {local}" if inbound else f"{local} -> {remote}"
-        use.add(local, remote, f.first_ts, ttl, f"{f.l4} {arrow}")
+        use.add(local, remote, f.first_ts, ttl, f"{f.l4} {arrow}", f.connections)
         if inbound and _addr.is_public(remote):
             use.inbound_public.add(remote)
     return table

@@ -34,9 +34,9 @@ import numpy as np
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import finding
-from cranewatch.detect._flows import direction
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
+from cranewatch.inventory.direction import direction
 
 KIND = "beaconing"
 THRESHOLD = 0.8
@@ -117,19 +117,6 @@ def _declared_endpoint(site: Any, ip: str) -> bool:
     return site is not None and site.asset_for(None, ip) is not None
 
 
-def _starts(f: Any) -> list[float]:
-    """Connection starts of one flow record.
-
-    TCP: one connection, one start (the SYN, or the first packet seen); a
-    long-lived session that idles between keep-alives is not reconnecting.
-    UDP has no connections: a 5-tuple reused after >= 1 s of silence (NTP
-    polling from port 123, a DNS forwarder's fixed source port) starts again.
-    """
-    if f.proto == 6:
-        return [f.first_ts]
-    return sorted({f.first_ts, *f.starts})
-
-
 def _host_spec(site: Any, spec: str) -> bool:
     """Whether a conduit end names one host (an asset id or a /32, /128) rather than a zone."""
     if site.asset_by_id(spec) is not None:
@@ -188,9 +175,11 @@ def _pairs(ctx: DetectContext) -> dict[tuple[str, str], Pair]:
         p = pairs.get((d.client_ip, d.server_ip))
         if p is None:
             p = pairs[(d.client_ip, d.server_ip)] = Pair(d.client_ip, d.client_mac, d.server_ip)
-        starts = _starts(f)
+        starts = f.connection_starts()
         p.starts.extend(starts)
-        if len(starts) == 1:
+        if f.connections > 1:
+            p.sizes.extend(f.sizes)
+        elif len(starts) == 1:
             p.sizes.append(f.orig_bytes if not d.swapped else f.resp_bytes)
         p.ports[(f.l4, d.server_port)] += len(starts)
         p.name = p.name or f.name

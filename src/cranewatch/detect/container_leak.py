@@ -79,7 +79,7 @@ def detect(ctx: DetectContext) -> list[Finding]:
         for m in e.fields.get("edifact") or []:
             leak.edifact.setdefault(str(m), e.ts)
         leak.where.add(where)
-        leak.packets += 1
+        leak.packets += int(e.fields.get("count") or 1)  # a kept event may stand for repeats
         leak.first_ts = min(leak.first_ts, e.ts)
     return [_finding(ctx, leak) for leak in leaks.values() if leak.numbers or leak.edifact]
 

@@ -18,9 +18,10 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import finding
-from cranewatch.detect._flows import Direction, direction, service_of, size_text
+from cranewatch.detect._flows import service_of, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
+from cranewatch.inventory.direction import Direction, direction
 
 KIND = "policy-violation"
 SKIP_PROTOS = {1, 2, 58}  # ICMP, IGMP, ICMPv6
@@ -87,7 +88,7 @@ def detect(ctx: DetectContext) -> list[Finding]:
             v = found[key] = Violation(
                 d, f.l4, service, _zone(site, d.client_ip), _zone(site, d.server_ip)
             )
-        v.flows += 1
+        v.flows += f.connections
         v.packets += f.packets
         v.bytes += f.bytes
         v.first_ts = min(v.first_ts, f.first_ts)

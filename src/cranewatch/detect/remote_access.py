@@ -29,9 +29,10 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import finding, knowledge
-from cranewatch.detect._flows import EPHEMERAL, SYN, Direction, direction, service_of, size_text
+from cranewatch.detect._flows import service_of, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
+from cranewatch.inventory.direction import EPHEMERAL, SYN, Direction, direction
 from cranewatch.inventory.services import service_for_port
 from cranewatch.knowledge import Knowledge, RemoteTool
 
@@ -79,11 +80,18 @@ def _flow_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) ->
     return (l4, one, other) if one <= other else (l4, other, one)
 
 
+def _pair_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) -> tuple:
+    """Both addresses and the lower port: every connection of a client to one service."""
+    one, other = sorted((a or "", b or ""))
+    return (l4, one, other, min(ap, bp))
+
+
 class _Evidence:
     """Events and DNS answers indexed for flow look-ups."""
 
     def __init__(self, events: list[Any]):
         self.by_flow: dict[tuple, list[Any]] = defaultdict(list)
+        self.by_pair: dict[tuple, list[Any]] = defaultdict(list)
         self.names: dict[str, str] = {}
         for e in events:
             if e.proto == "dns":
@@ -92,9 +100,20 @@ class _Evidence:
                         self.names.setdefault(str(pair[1]), str(pair[0]))
             if e.l4 and e.src_ip and e.dst_ip:
                 self.by_flow[_flow_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
+                self.by_pair[_pair_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
 
     def for_flow(self, f: Any) -> list[Any]:
-        return self.by_flow.get(_flow_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
+        """Events of the flow, else those of the client's other connections to that service.
+
+        Why the fallback: a fact seen again in a later connection is kept once,
+        in the first one's event (inventory/event_log.py), and a folded record
+        stands for many connections (inventory/fold.py).
+        """
+        if f.connections == 1:
+            own = self.by_flow.get(_flow_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port))
+            if own:
+                return own
+        return self.by_pair.get(_pair_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
 
 
 def _identify(
@@ -353,7 +372,8 @@ def _finding(ctx: DetectContext, s: Session) -> Finding:
     evidence = [
         Evidence(
             flows[0][0].first_ts,
-            f"{len(flows)} session(s), {size_text(total)} in all; identified by {s.how}",
+            f"{sum(f.connections for f, _ in flows)} session(s), {size_text(total)} in all;"
+            f" identified by {s.how}",
         )
     ]
     evidence += [Evidence(ts, text) for ts, text in s.notes]

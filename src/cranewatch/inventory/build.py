@@ -109,6 +109,7 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
     event did, in the same order of precedence.
     """
     index = {_flow_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port): f for f in flows}
+    folded = _flows_by_pair(f for f in flows if f.connections > 1)  # see inventory/fold.py
     by_pair: dict[tuple, list[Flow]] | None = None
     broadcast: set[tuple] = set()
     dns_names: dict[str, str] = {}
@@ -121,6 +122,11 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
         proto = 6 if ev.l4 == "tcp" else 17
         service = ev.fields.get("service") or ev.proto
         flow = index.get(_flow_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport))
+        if flow is not None:
+            targets = [flow]
+        else:
+            targets = folded.get(_pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport), [])
+        server_name = ev.fields.get("server_name")
         if (ev.fields.get("count") or 1) > 1 and ev.proto != "container-ids":
             if by_pair is None:
                 by_pair = _flows_by_pair(flows)
@@ -130,13 +136,13 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
                 for other in by_pair.get(key, ()):
                     if other.service is None:
                         other.service = service
-        if flow is None:
-            continue
-        if flow.service is None and ev.proto != "container-ids":
-            flow.service = service
-        server_name = ev.fields.get("server_name")
-        if server_name and flow.name is None:
-            flow.name = str(server_name)
+                    if server_name and other.name is None:
+                        other.name = str(server_name)
+        for flow in targets:
+            if flow.service is None and ev.proto != "container-ids":
+                flow.service = service
+            if server_name and flow.name is None:
+                flow.name = str(server_name)
     for flow in flows:
         if flow.service is None and flow.proto in (6, 17):
             flow.service = service_for_port(flow.l4, flow.resp_port) or service_for_port(
@@ -152,7 +158,7 @@ def _pair_key(proto: int, a_ip: str, a_port: int, b_ip: str | None, b_port: int)
     return (proto, *ips, min(a_port, b_port))
 
 
-def _flows_by_pair(flows: list[Flow]) -> dict[tuple, list[Flow]]:
+def _flows_by_pair(flows: Iterable[Flow]) -> dict[tuple, list[Flow]]:
     out: dict[tuple, list[Flow]] = defaultdict(list)
     for f in flows:
         out[_pair_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port)].append(f)

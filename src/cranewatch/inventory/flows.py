@@ -26,11 +26,16 @@ import numpy as np
 
 from cranewatch.decode.addr import ip_str, mac_str
 from cranewatch.decode.packets import Packets
+from cranewatch.inventory.fold import Conversations
 from cranewatch.inventory.model import Flow
 from cranewatch.sources.batch import RawBatch
 
 STARTS_CAP = 2000  # flow (re)start timestamps kept per flow
 IDLE_RESTART = 1.0  # seconds of silence after which an originator packet restarts a flow
+# Flows kept one by one; past this, the quarter idle the longest is folded into
+# per-conversation records (inventory/fold.py), so memory stops growing with time.
+FLOW_BUDGET = 32768
+FOLD_SHARE = 4
 
 _U = np.uint64
 _M1 = _U(0xBF58476D1CE4E5B9)
@@ -158,6 +163,23 @@ class RowIndex:
             rows[i] = row
         return rows, is_new
 
+    def keep(self, rows: np.ndarray) -> None:
+        """Keep only `rows` (ascending), renumbered 0, 1, ...; the index is rebuilt."""
+        k, n = len(rows), self.n
+        self.keys[:k] = self.keys[rows]
+        self.hashes[:k] = self.hashes[rows]
+        self.keys[k:n] = 0
+        self.hashes[k:n] = 0
+        self.n = k
+        self._h, first = np.unique(self.hashes[:k], return_index=True)
+        self._row = first.astype(np.int64)
+        self._exact = {}
+        if len(first) < k:  # rows whose hash another row owns: exact keys
+            dup = np.ones(k, dtype=bool)
+            dup[first] = False
+            for i in np.flatnonzero(dup).tolist():
+                self._exact[tuple(self.keys[i].tolist())] = i
+
     def _grow(self, keys: np.ndarray, h: np.ndarray) -> np.ndarray:
         need = self.n + len(keys)
         if need > len(self.keys):
@@ -198,9 +220,15 @@ _HAS_MAC = _U(1 << 56)
 
 
 class FlowTable:
-    """Bidirectional flows of IP packets, accumulated chunk by chunk."""
+    """Bidirectional flows of IP packets, accumulated chunk by chunk.
 
-    def __init__(self) -> None:
+    At most `budget` flows are kept one by one; past it, the flows idle the
+    longest are folded into per-conversation records (inventory/fold.py).
+    """
+
+    def __init__(self, budget: int | None = None) -> None:
+        self.budget = budget or FLOW_BUDGET
+        self._folded = Conversations()
         # key: proto << 32 | a_port << 16 | b_port, a_hi, a_lo, b_hi, b_lo
         self._index = RowIndex(5)
         self._t = _Blocks(
@@ -234,6 +262,8 @@ class FlowTable:
         self._t.ensure(self._index.n)
         prev_last = self._merge(s, rows, is_new)
         self._add_starts(s, rows, is_new, prev_last)
+        if self._index.n > self.budget:
+            self._fold()
 
     def _merge(self, s: dict, rows: np.ndarray, is_new: np.ndarray) -> np.ndarray:
         """Fold the chunk's per-flow sums into the rows; the rows' previous last times."""
@@ -318,28 +348,64 @@ class FlowTable:
             "vlan": o["meta"][:n, 1],
         }
         prev_last = self._merge(s, rows, is_new)
-        if not other._starts:
-            return
-        orow = np.concatenate([r for r, _, _ in other._starts])
-        cts = np.concatenate([t for _, t, _ in other._starts])
-        cdir = np.concatenate([d for _, _, d in other._starts])
-        # other's first packet of a flow this table had is a start only after a silence
-        head = cts == o["ts"][orow, 0]
-        keep = ~head | is_new[orow] | (cts - prev_last[orow] >= IDLE_RESTART)
-        self._keep_starts(rows[orow[keep]], cts[keep], cdir[keep])
+        self._folded.merge(other._folded)
+        if other._starts:
+            orow = np.concatenate([r for r, _, _ in other._starts])
+            cts = np.concatenate([t for _, t, _ in other._starts])
+            cdir = np.concatenate([d for _, _, d in other._starts])
+            # other's first packet of a flow this table had is a start only after a silence
+            head = cts == o["ts"][orow, 0]
+            keep = ~head | is_new[orow] | (cts - prev_last[orow] >= IDLE_RESTART)
+            self._keep_starts(rows[orow[keep]], cts[keep], cdir[keep])
+        if self._index.n > self.budget:
+            self._fold()
+
+    # ------------------------------------------------------------------ folding
+    def _fold(self) -> None:
+        """Fold the flows idle the longest until a quarter of the budget is free."""
+        n = self._index.n
+        left = max(0, self.budget - self.budget // FOLD_SHARE)
+        idle_first = np.argsort(self._t["ts"][:n, 1], kind="stable")
+        self._folded.add(self._build(np.sort(idle_first[: n - left])))
+        self._compact(np.sort(idle_first[n - left :]))
+
+    def _compact(self, keep: np.ndarray) -> None:
+        """Keep only rows `keep` (ascending), renumbered; freed rows are zero again."""
+        n, k = self._index.n, len(keep)
+        for block in self._t.b.values():
+            block[:k] = block[keep]
+            block[k:n] = 0
+        self._index.keep(keep)
+        if self._starts:
+            remap = np.full(n, -1, dtype=np.int64)
+            remap[keep] = np.arange(k)
+            rows = remap[np.concatenate([r for r, _, _ in self._starts])]
+            ok = rows >= 0
+            ts = np.concatenate([t for _, t, _ in self._starts])[ok]
+            dirs = np.concatenate([d for _, _, d in self._starts])[ok]
+            self._starts = [(rows[ok], ts, dirs)] if ok.any() else []
 
     # ------------------------------------------------------------------ results
     def flows(self) -> list[Flow]:
-        """Every flow so far, ordered by first packet time."""
+        """Every flow so far, and every folded record, ordered by first packet time."""
         n = self._index.n
+        order = np.argsort(self._t["ts"][:n, 0], kind="stable")
+        out = self._build(order)
+        folded = self._folded.records()
+        if folded:
+            out = sorted(out + folded, key=lambda f: f.first_ts)
+        return out
+
+    def _build(self, rows: np.ndarray) -> list[Flow]:
+        """Flow objects for table rows `rows`, in that order."""
         t = self._t
-        starts = self._starts_by_row(n)
-        keys = self._index.keys[:n].tolist()
-        cnt, ts = t["cnt"][:n].tolist(), t["ts"][:n].tolist()
+        starts = self._starts_of(rows)
+        keys = self._index.keys[rows].tolist()
+        cnt, ts = t["cnt"][rows].tolist(), t["ts"][rows].tolist()
         flags, first, meta = (
-            t["flags"][:n, 0].tolist(),
-            t["first"][:n].tolist(),
-            t["meta"][:n].tolist(),
+            t["flags"][rows, 0].tolist(),
+            t["first"][rows].tolist(),
+            t["meta"][rows].tolist(),
         )
         addr_cache: dict[tuple[int, int], str] = {}
 
@@ -361,7 +427,7 @@ class FlowTable:
             return text
 
         out = []
-        for r in np.argsort(t["ts"][:n, 0], kind="stable").tolist():
+        for r in range(len(rows)):
             pp, a_hi, a_lo, b_hi, b_lo = keys[r]
             ends = ((addr(a_hi, a_lo), (pp >> 16) & 0xFFFF), (addr(b_hi, b_lo), pp & 0xFFFF))
             o = meta[r][0]
@@ -394,22 +460,27 @@ class FlowTable:
             )
         return out
 
-    def _starts_by_row(self, n: int) -> list[list[float]]:
-        per_row: list[list[float]] = [[] for _ in range(n)]
+    def _starts_of(self, rows: np.ndarray) -> list[list[float]]:
+        """The originator's restart times of each of `rows`, in the order of `rows`."""
+        per_row: list[list[float]] = [[] for _ in range(len(rows))]
         if not self._starts:
             return per_row
-        rows = np.concatenate([r for r, _, _ in self._starts])
+        slot = np.full(self._index.n, -1, dtype=np.int64)
+        slot[rows] = np.arange(len(rows))
+        at = slot[np.concatenate([r for r, _, _ in self._starts])]
         ts = np.concatenate([t for _, t, _ in self._starts])
         dirs = np.concatenate([d for _, _, d in self._starts])
-        mine = dirs == self._t["meta"][rows, 0]
-        rows, ts = rows[mine], ts[mine]
-        if not len(rows):
+        wanted = at >= 0
+        at, ts, dirs = at[wanted], ts[wanted], dirs[wanted]
+        mine = dirs == self._t["meta"][rows[at], 0]
+        at, ts = at[mine], ts[mine]
+        if not len(at):
             return per_row
-        order = np.argsort(rows, kind="stable")
-        rows, ts = rows[order], ts[order]
-        cuts = np.flatnonzero(np.append(True, rows[1:] != rows[:-1]))
-        for start, stop in zip(cuts, np.append(cuts[1:], len(rows)), strict=True):
-            per_row[int(rows[start])] = ts[start:stop].tolist()
+        order = np.argsort(at, kind="stable")
+        at, ts = at[order], ts[order]
+        cuts = np.flatnonzero(np.append(True, at[1:] != at[:-1]))
+        for start, stop in zip(cuts, np.append(cuts[1:], len(at)), strict=True):
+            per_row[int(at[start])] = ts[start:stop].tolist()
         return per_row
 
 

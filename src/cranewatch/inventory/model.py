@@ -38,6 +38,11 @@ class Flow:
     starts: list[float] = field(default_factory=list)  # (re)starts after >= 1 s idle, capped
     service: str | None = None  # protocol recognised by a parser or the port table
     name: str | None = None  # the responder's name: TLS SNI, HTTP Host, or DNS answer
+    # Above 1: idle flows folded into one record per conversation (inventory/fold.py);
+    # ports are the first member's, `starts` are the members' connection starts and
+    # `sizes` the bytes each single-start member's client sent (both capped).
+    connections: int = 1
+    sizes: list[int] = field(default_factory=list)
 
     @property
     def l4(self) -> str:
@@ -48,6 +53,21 @@ class Flow:
     @property
     def packets(self) -> int:
         return self.orig_pkts + self.resp_pkts
+
+    def connection_starts(self) -> list[float]:
+        """When each connection this record stands for began: what beaconing counts.
+
+        TCP: one connection, one start (the SYN, or the first packet seen); a
+        long-lived session that idles between keep-alives is not reconnecting.
+        UDP has no connections: a 5-tuple reused after >= 1 s of silence (NTP
+        polling from port 123, a DNS forwarder's fixed source port) starts
+        again. A folded record already holds its members' starts.
+        """
+        if self.connections > 1:
+            return sorted(self.starts)
+        if self.proto == 6:
+            return [self.first_ts]
+        return sorted({self.first_ts, *self.starts})
 
     @property
     def bytes(self) -> int:

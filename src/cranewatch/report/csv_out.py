@@ -59,6 +59,7 @@ FLOW_COLUMNS = [
     "resp_bytes",
     "service",
     "name",
+    "connections",
 ]
 FINDING_COLUMNS = [
     "id",

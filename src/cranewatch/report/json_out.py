@@ -78,6 +78,7 @@ def flow_entry(flow: Any) -> dict[str, Any]:
         "resp_bytes": int(flow.resp_bytes),
         "service": _opt_str(flow.service),
         "name": _opt_str(flow.name),
+        "connections": int(getattr(flow, "connections", 1)),
     }
 
 

@@ -1,0 +1,132 @@
+"""Idle flows folded into one record per conversation: memory follows conversations.
+
+Why: a client that opens a new connection every few seconds (DNS queries,
+HTTPS polling, a beacon) adds a 5-tuple each time, so over days of capture a
+table of 5-tuples grows with the capture's length. Like a NetFlow exporter's
+flow cache (softflowd's `maxflows`), `FlowTable` keeps at most a budget of
+flows one by one; past it, the flows idle the longest are folded here.
+
+A record stands for flows with the same client and server (addresses, MACs,
+next hop, VLAN), the same service port and the same handshake pattern, so
+that `direction()` of the record is that of each member. It keeps the first
+member's ports and TTLs, the sums of packets and bytes, the OR of the flags,
+the number of members (`connections`), their connection starts and the bytes
+each member's client sent (both capped at STARTS_CAP): what the detectors read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from cranewatch.inventory.direction import SYN, direction
+from cranewatch.inventory.model import Flow
+
+STARTS_CAP = 2000  # connection starts (and sizes) kept per record: the earliest
+
+
+def fold_key(f: Flow) -> tuple:
+    """What members of one record share; the client's port is what varies."""
+    d = direction(f)
+    return (
+        f.proto,
+        f.orig_ip,
+        f.orig_mac,
+        f.orig_next_hop,
+        f.resp_ip,
+        f.resp_mac,
+        f.vlan,
+        f.orig_flags & SYN,
+        f.resp_flags & SYN,
+        f.resp_pkts == 0,
+        d.swapped,
+        d.certain,
+        d.server_port,
+    )
+
+
+class Conversations:
+    """Folded records by `fold_key`: bounded by conversations, not connections."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple, Flow] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, flows: Iterable[Flow]) -> None:
+        """Fold flows (or records) in."""
+        for f in flows:
+            key = fold_key(f)
+            record = self._records.get(key)
+            if record is None:
+                record = self._records[key] = _empty_like(f)
+            _absorb(record, f, swapped=key[-3], pieces=_pieces(key))
+
+    def merge(self, other: Conversations) -> None:
+        """Another table's records, as if its flows had been folded here."""
+        for key, theirs in other._records.items():
+            mine = self._records.get(key)
+            if mine is None:
+                self._records[key] = dataclasses.replace(theirs)
+            else:
+                _absorb(mine, theirs, swapped=key[-3], pieces=_pieces(key))
+
+    def records(self) -> list[Flow]:
+        """Copies of the records (callers label them with services and names)."""
+        return [dataclasses.replace(r, starts=list(r.starts)) for r in self._records.values()]
+
+
+def _empty_like(f: Flow) -> Flow:
+    """A record carrying f's identity (addresses, ports, TTLs) and nothing counted yet."""
+    return dataclasses.replace(
+        f,
+        orig_pkts=0,
+        resp_pkts=0,
+        orig_bytes=0,
+        resp_bytes=0,
+        orig_flags=0,
+        resp_flags=0,
+        starts=[],
+        sizes=[],
+        connections=0,
+        service=None,
+        name=None,
+    )
+
+
+def _pieces(key: tuple) -> bool:
+    """TCP without a SYN either way: pieces of long-lived sessions, not new connections.
+
+    A session idle long enough to be folded comes back as a new 5-tuple row on
+    its next keep-alive; counting each piece as a connection would make a
+    keep-alive timer look like beaconing. Such a record keeps one start.
+    """
+    proto, orig_syn, resp_syn = key[0], key[7], key[8]
+    return proto == 6 and not orig_syn and not resp_syn
+
+
+def _absorb(record: Flow, f: Flow, swapped: bool, pieces: bool) -> None:
+    record.first_ts = min(record.first_ts, f.first_ts)
+    record.last_ts = max(record.last_ts, f.last_ts)
+    record.orig_pkts += f.orig_pkts
+    record.resp_pkts += f.resp_pkts
+    record.orig_bytes += f.orig_bytes
+    record.resp_bytes += f.resp_bytes
+    record.orig_flags |= f.orig_flags
+    record.resp_flags |= f.resp_flags
+    if f.connections > 1:  # a record: its members' starts and sizes
+        starts, sizes = f.starts, f.sizes
+    else:  # a flow, or a record of one flow, which holds just what that flow held
+        starts = f.connection_starts()
+        sizes = [f.resp_bytes if swapped else f.orig_bytes] if len(starts) == 1 else []
+    record.connections += f.connections
+    if pieces:
+        record.starts = [record.first_ts]
+        return
+    record.starts = _earliest(record.starts + starts)
+    record.sizes = (record.sizes + sizes)[:STARTS_CAP]
+
+
+def _earliest(starts: list[float]) -> list[float]:
+    return starts if len(starts) <= STARTS_CAP else sorted(starts)[:STARTS_CAP]

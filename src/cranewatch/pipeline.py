@@ -60,15 +60,6 @@ class Analysis:
     not_captures: list[NotACaptureError] = field(default_factory=list)
 
 
-@dataclass
-class _Accumulator:
-    """The streaming state that grows with hosts and flows, never with packets."""
-
-    flows: FlowTable = field(default_factory=FlowTable)
-    hosts: HostTable = field(default_factory=HostTable)
-    events: EventLog = field(default_factory=EventLog)
-
-
 def analyze(
     paths: Sequence[str | Path],
     site: Site | None = None,
@@ -107,10 +98,10 @@ def _analyze(
         parts = _read_in_pool(todo, tasks, min(cores, len(tasks)), progress)
     else:
         parts = _read_in_process(todo, progress)
-    acc = _Accumulator()
-    inputs: list[InputStats] = []
-    for part in parts:
-        inputs.append(part.stats)
+    # the first part is the accumulator: a copy of its tables would only cost memory
+    acc = parts[0] if parts else _Part(InputStats(""), FlowTable(), HostTable(), EventLog())
+    inputs: list[InputStats] = [p.stats for p in parts]
+    for part in parts[1:]:
         acc.flows.merge(part.flows)
         acc.hosts.merge(part.hosts)
         acc.events.merge(part.events)

@@ -34,8 +34,9 @@ STARTS_CAP = 2000  # flow (re)start timestamps kept per flow
 IDLE_RESTART = 1.0  # seconds of silence after which an originator packet restarts a flow
 # Flows kept one by one; past this, the quarter idle the longest is folded into
 # per-conversation records (inventory/fold.py), so memory stops growing with time.
-FLOW_BUDGET = 32768
+FLOW_BUDGET = 16384
 FOLD_SHARE = 4
+FOLD_BATCH = 4096
 
 _U = np.uint64
 _M1 = _U(0xBF58476D1CE4E5B9)
@@ -118,7 +119,8 @@ class RowIndex:
     whose hash another key already owns lives in a small Python dict.
     """
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, rows_hint: int | None = None) -> None:
+        self.rows_hint = rows_hint  # growth stops doubling here (the flow table's budget)
         self.n = 0
         self.keys = np.zeros((64, width), dtype=np.uint64)
         self.hashes = np.zeros(64, dtype=np.uint64)  # the hash each row was looked up with
@@ -183,7 +185,7 @@ class RowIndex:
     def _grow(self, keys: np.ndarray, h: np.ndarray) -> np.ndarray:
         need = self.n + len(keys)
         if need > len(self.keys):
-            size = max(need, 2 * len(self.keys))
+            size = _grown(len(self.keys), need, self.rows_hint)
             fresh = np.zeros((size, self.keys.shape[1]), np.uint64)
             fresh[: self.n] = self.keys[: self.n]
             self.keys = fresh
@@ -197,16 +199,25 @@ class RowIndex:
         return rows
 
 
+def _grown(size: int, need: int, hint: int | None) -> int:
+    """Double, but not past `hint` rows unless `need` is beyond it."""
+    doubled = 2 * size
+    if hint is not None and size < hint:
+        doubled = min(doubled, hint)
+    return max(need, doubled)
+
+
 class _Blocks:
     """Growing 2-D numpy blocks with one row per flow (few fancy-index ops per chunk)."""
 
-    def __init__(self, spec: dict[str, tuple[type, int]]) -> None:
+    def __init__(self, spec: dict[str, tuple[type, int]], rows_hint: int | None = None) -> None:
         self.b = {name: np.zeros((64, w), dtype=dt) for name, (dt, w) in spec.items()}
+        self.rows_hint = rows_hint
 
     def ensure(self, n: int) -> None:
         for name, old in self.b.items():
             if n > len(old):
-                fresh = np.zeros((max(n, 2 * len(old)), old.shape[1]), dtype=old.dtype)
+                fresh = np.zeros((_grown(len(old), n, self.rows_hint), old.shape[1]), old.dtype)
                 fresh[: len(old)] = old
                 self.b[name] = fresh
 
@@ -230,7 +241,8 @@ class FlowTable:
         self.budget = budget or FLOW_BUDGET
         self._folded = Conversations()
         # key: proto << 32 | a_port << 16 | b_port, a_hi, a_lo, b_hi, b_lo
-        self._index = RowIndex(5)
+        rows = self.budget + self.budget // FOLD_SHARE  # room for a chunk past the budget
+        self._index = RowIndex(5, rows)
         self._t = _Blocks(
             {
                 "cnt": (np.int64, 4),  # pkts dir 0, pkts dir 1, bytes dir 0, bytes dir 1
@@ -239,7 +251,8 @@ class FlowTable:
                 "first": (np.uint64, 4),  # per direction: first-seen word, destination MAC
                 # originator direction, vlan, restart candidates kept per direction
                 "meta": (np.int64, 4),
-            }
+            },
+            rows,
         )
         # restart candidates (row, time, direction) of both directions, capped per
         # direction: flows() keeps the originator's, and merge() can still apply
@@ -366,7 +379,9 @@ class FlowTable:
         n = self._index.n
         left = max(0, self.budget - self.budget // FOLD_SHARE)
         idle_first = np.argsort(self._t["ts"][:n, 1], kind="stable")
-        self._folded.add(self._build(np.sort(idle_first[: n - left])))
+        out = np.sort(idle_first[: n - left])
+        for start in range(0, len(out), FOLD_BATCH):  # few Flow objects alive at a time
+            self._folded.add(self._build(out[start : start + FOLD_BATCH]))
         self._compact(np.sort(idle_first[n - left :]))
 
     def _compact(self, keep: np.ndarray) -> None:

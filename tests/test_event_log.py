@@ -52,7 +52,7 @@ def test_variety_beyond_the_cap_is_counted_and_reported_once():
     assert len(log) == MAX_VARIANTS
     assert log.warnings() == [
         f"500 dns events were counted but not kept: more than {MAX_VARIANTS} distinct ones "
-        "between the same two hosts"
+        "between two hosts, or 50,000 in all"
     ]
     numbers = [_ev("container-ids", 80, {"iso6346": [f"N{i}"]}, i) for i in range(5000)]
     log.add(numbers)
@@ -68,3 +68,18 @@ def test_merge_shifts_packet_numbers_and_adds_counts():
         ((0, 5), 2),
         ((0, 1002), None),
     ]
+
+
+def test_many_pairs_of_hosts_are_capped_in_all(monkeypatch):
+    """Spoofed sources make a new pair of hosts per packet: the total is capped too."""
+    import cranewatch.inventory.event_log as event_log
+
+    monkeypatch.setattr(event_log, "MAX_EVENTS", 100)
+    log = EventLog()
+    flood = []
+    for i in range(300):
+        e = _ev("container-ids", 80, {"iso6346": ["CSQU3054383"]}, i)
+        e.src_ip = f"10.1.{i // 250}.{i % 250}"
+        flood.append(e)
+    log.add(flood)
+    assert len(log) == 100 and log.dropped["container-ids"] == 200

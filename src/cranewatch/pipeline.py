@@ -215,6 +215,8 @@ def _read_capture(
         packet_no += len(batch)
         if report is not None:
             report(capture.position, packet_no)
+    for line in deep.warnings():
+        capture.stats.warn(line)
     if isinstance(capture, RangeCapture):
         part.clean_end, part.state = capture.clean_end, capture.state
     return part

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 
 import numpy as np
@@ -48,7 +50,12 @@ PARSER_MODULES = (
 
 _L4 = {"tcp": (6,), "udp": (17,), None: (6, 17)}
 _L4_NAME = {6: "tcp", 17: "udp"}
-MAX_FACTS = 1 << 16  # distinct (ends, fact) kept per input before the table starts over
+MAX_RAW = 1 << 16  # payloads remembered per input (raw_key) before that table starts over
+# Events kept per parser per input; later new facts are dropped and counted. Real
+# captures stay far below (the most in shared/captures: 2,169 BACnet events); a
+# flood of unique DNS answers or DHCP requests would otherwise grow without bound.
+MAX_EVENTS = 50_000
+_UNSEEN = object()  # a payload not in the raw table (None there: seen, said nothing)
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
 
@@ -102,124 +109,174 @@ class DeepParser:
 
     Selection cost must not grow with the number of parsers: lookup tables
     built once (per-port, per-EtherType and per-first-two-payload-bytes parser
-    bitmaps) give every packet one bitmap with a few gathers; only the packets
-    with a bit set are then checked exactly by each parser's `Selector`. Flows
-    that already gave a parser its `per_flow` packets are dropped with numpy
-    before any Python loop, so a 10 ms polling flow costs nothing after its
-    first packets.
+    bitmaps) give every packet one bitmap with a few gathers. A bit from a port,
+    an EtherType or a destination MAC is the parser's exact rule already; only
+    the rows with nothing but a payload-prefix bit are checked again by the
+    parser's `Selector`. Flows that already gave a parser its `per_flow`
+    packets are dropped with numpy before any Python loop, so a 10 ms polling
+    flow costs nothing after its first packets.
+
+    Memory follows distinct facts, and they are capped: each parser keeps at
+    most MAX_EVENTS events per input; later new ones are counted in `dropped`
+    and reported by `warnings()`.
     """
 
     def __init__(self, input_index: int = 0, parsers: list[Parser] | None = None):
         self.input_index = input_index
         self.parsers = parsers if parsers is not None else load_parsers()
         self._per_flow_seen: dict[tuple[str, int], int] = {}
-        self._full: list[np.ndarray] = [np.zeros(0, np.uint64) for _ in self.parsers]
-        self._new_full: list[list[int]] = [[] for _ in self.parsers]
+        self._full: list[_FullFlows | None] = [None] * len(self.parsers)
         self._tables = _Tables(self.parsers)
         self._text = _TextCache()
         self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
         self._raw: dict[tuple, dict | None] = {}  # (parser, ends, raw bytes) -> the same
+        self.kept: Counter[str] = Counter()  # events kept per parser
+        self.dropped: Counter[str] = Counter()  # new events past MAX_EVENTS per parser
         self.parse_errors = 0
 
     def run(self, batch: RawBatch, pk: Packets, first_packet_no: int) -> list[Event]:
         """Events for this batch; `first_packet_no` numbers packets within the input."""
         if len(pk) == 0:
             return []
-        cand, bits = self._tables.candidates(batch, pk)
+        cand, sure, maybe = self._tables.candidates(batch, pk)
         if not len(cand):
             return []
         sub = _Subset(batch, pk, cand)
+        in_maybe = int(np.bitwise_or.reduce(maybe))
+        present = int(np.bitwise_or.reduce(sure)) | in_maybe
         found: list[tuple[str, int, dict]] = []
         for k, parser in enumerate(self.parsers):
-            at = np.flatnonzero((bits >> np.uint64(k)) & np.uint64(1))
-            if not len(at):
-                continue
-            sel = parser.select
-            at = at[_select_mask(sel, sub, at, batch.data)]
-            if not len(at):
-                continue
-            l2 = bool(sel.ethertypes or sel.dst_macs)
-            keys = sub.src_mac[at] if l2 else sub.flow_key[at]
-            forced = np.zeros(len(at), dtype=bool)
-            if sel.per_flow:
-                if sel.always:
-                    forced = _always_mask(batch.data, sub, at, sel.always)
-                    keys = np.where(forced, np.uint64(0), keys)
-                fresh = ~forced & ~np.isin(keys, self._full[k])
-                first, first_keys = _first_per_key(at[fresh], keys[fresh], sel.per_flow)
-                at = np.concatenate([first, at[forced]])
-                keys = np.concatenate([first_keys, keys[forced]])
-                forced = np.r_[
-                    np.zeros(len(first), dtype=bool), np.ones(len(at) - len(first), dtype=bool)
-                ]
-            ends = _ends(sub, at, sel.ports) if parser.fact_key is not None else None
-            for n_at, (j, key, force) in enumerate(
-                zip(at.tolist(), keys.tolist(), forced.tolist(), strict=True)
-            ):
-                if sel.per_flow and not force:
-                    counter = (parser.name, key)
-                    n = self._per_flow_seen.get(counter, 0)
-                    if n >= sel.per_flow:
-                        continue
-                    self._per_flow_seen[counter] = n + 1
-                    if n + 1 == sel.per_flow:
-                        self._new_full[k].append(key)
-                if ends is None:
-                    fields = self._parse_one(parser, batch, sub, j, l2)
-                else:
-                    fields = self._parse_fact(parser, batch, sub, j, ends[n_at])
-                if fields:
-                    found.append((parser.name, j, fields))
-            if self._new_full[k]:
-                new = np.array(self._new_full[k], dtype=np.uint64)
-                self._full[k] = np.union1d(self._full[k], new)
-                self._new_full[k] = []
+            if present >> k & 1:
+                rows_maybe = maybe if in_maybe >> k & 1 else None
+                at = _selected(parser.select, sub, sure, rows_maybe, np.uint64(1 << k))
+                if len(at):
+                    found += self._parse_rows(k, parser, sub, at)
         return self._events(sub, found, first_packet_no)
 
-    def _parse_fact(
-        self, parser: Parser, batch: RawBatch, sub: _Subset, j: int, ends: tuple
-    ) -> dict | None:
+    def warnings(self) -> list[str]:
+        """One line per parser that reached MAX_EVENTS in this input."""
+        return [
+            f"{name}: {count} more events dropped after the first {MAX_EVENTS} of this input"
+            " (memory bound; the kept ones still count their repeats)"
+            for name, count in self.dropped.items()
+        ]
+
+    def _parse_rows(
+        self, k: int, parser: Parser, sub: _Subset, at: np.ndarray
+    ) -> list[tuple[str, int, dict]]:
+        """(parser, row, fields) of the selected rows `at`, within the per-flow limits."""
+        sel = parser.select
+        l2 = bool(sel.ethertypes or sel.dst_macs)
+        limit = sel.per_flow
+        keys: list[int] = []
+        forced: list[bool] = []
+        if limit:
+            at, key_arr, forced_arr = self._per_flow_cut(k, sel, sub, at, l2)
+            keys, forced = key_arr.tolist(), forced_arr.tolist()
+        ends = _ends(sub, at, sel.ports) if parser.fact_key is not None else None
+        starts, stops, l4s = _spans(sub, at, l2 and ends is None)
+        data = sub.data
+        found = []
+        new_full = []
+        seen = self._per_flow_seen
+        for n, j in enumerate(at.tolist()):
+            if limit and not forced[n]:
+                counter = (parser.name, keys[n])
+                count = seen.get(counter, 0)
+                if count >= limit:
+                    continue
+                seen[counter] = count + 1
+                if count + 1 == limit:
+                    new_full.append(keys[n])
+            start, stop = starts[n], stops[n]
+            if start < 0 or stop <= start:
+                continue
+            payload = data[start:stop].tobytes()
+            if ends is not None:
+                fields = self._parse_fact(parser, payload, l4s[n], ends[n])
+            else:
+                fields = self._parse(parser, payload, l4s[n])
+                fields = fields if fields and self._keep(parser) else None
+            if fields:
+                found.append((parser.name, j, fields))
+        if new_full:
+            if self._full[k] is None:
+                self._full[k] = _FullFlows()
+            self._full[k].add(new_full)
+        return found
+
+    def _per_flow_cut(
+        self, k: int, sel: Selector, sub: _Subset, at: np.ndarray, l2: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of flows not yet full (first per_flow of each in order), then `always` rows.
+
+        Returns the rows, their flow keys and whether each is an `always` row.
+        """
+        keys = sub.src_mac[at] if l2 else sub.flow_key[at]
+        forced = np.zeros(len(at), dtype=bool)
+        if sel.always:
+            forced = _always_mask(sub.data, sub, at, sel.always)
+            keys = np.where(forced, np.uint64(0), keys)
+        fresh = ~forced
+        if self._full[k] is not None:
+            fresh &= ~self._full[k].holds(keys)
+        first, first_keys = _first_per_key(at[fresh], keys[fresh], sel.per_flow)
+        rows = np.concatenate([first, at[forced]])
+        return rows, np.concatenate([first_keys, keys[forced]]), np.arange(len(rows)) >= len(first)
+
+    def _keep(self, parser: Parser) -> bool:
+        """Whether a new event of `parser` fits under MAX_EVENTS (else it is counted as dropped)."""
+        if self.kept[parser.name] >= MAX_EVENTS:
+            self.dropped[parser.name] += 1
+            return False
+        self.kept[parser.name] += 1
+        return True
+
+    def _parse_fact(self, parser: Parser, data: bytes, l4: str | None, ends: tuple) -> dict | None:
         """Fields of a packet that says something new between `ends`, else None.
 
         A repeat of a known fact only bumps `count` in the first event's fields.
-        Two tables, each bounded by MAX_FACTS: payloads already seen (byte for
-        byte, as the parser's `raw_key` cuts them: a DNS message without its
-        id) skip the parse; parsed fields equal under `fact_key` are one fact.
+        Payloads already seen (byte for byte, as the parser's `raw_key` cuts
+        them: a DNS message without its id) skip the parse; that table is
+        bounded by MAX_RAW. Parsed fields equal under `fact_key` are one fact;
+        facts are bounded by MAX_EVENTS like events.
         """
-        data = self._payload(batch, sub, j, False)
-        if data is None:
-            return None
-        l4 = _L4_NAME.get(int(sub.proto[j]))
         raw = parser.raw_key(data, l4) if parser.raw_key is not None else None
         raw_key = (parser.name, ends, raw)
-        if raw is not None and raw_key in self._raw:
-            first = self._raw[raw_key]
-            if first is not None:
-                first["count"] += 1
-            return None
+        if raw is not None:
+            first = self._raw.get(raw_key, _UNSEEN)
+            if first is not _UNSEEN:
+                if first is not None:
+                    first["count"] += 1
+                return None
         fields = self._parse(parser, data, l4)
         first = self._fact_of(parser, ends, fields) if fields else None
         if raw is not None:
-            if len(self._raw) >= MAX_FACTS:
+            if len(self._raw) >= MAX_RAW:
                 self._raw.clear()
             self._raw[raw_key] = first
         return fields if first is fields else None
 
     def _fact_of(self, parser: Parser, ends: tuple, fields: dict) -> dict | None:
-        """The fields holding the count of this fact: `fields` itself when it is new."""
+        """The fields holding the count of this fact: `fields` itself when it is new.
+
+        None when the fact is new but the parser has no room left for it.
+        """
         try:
             key = (parser.name, ends, parser.fact_key(fields))
             hash(key)
         except Exception:  # an unhashable or odd field: keep the event as it is
             self.parse_errors += 1
+            if not self._keep(parser):
+                return None
             fields["count"] = 1
             return fields
         first = self._facts.get(key)
         if first is not None:
             first["count"] += 1
             return first
-        if len(self._facts) >= MAX_FACTS:
-            self._facts.clear()
+        if not self._keep(parser):
+            return None
         fields["count"] = 1
         self._facts[key] = fields
         return fields
@@ -228,35 +285,13 @@ class DeepParser:
         """Events of the parsed packets; their columns are gathered in one go."""
         if not found:
             return []
-        at = np.array([j for _, j, _ in found], dtype=np.intp)
-        rows = zip(*(getattr(sub, name)[at].tolist() for name in _ROW), strict=True)
-        index = sub.index[at].tolist()
+        rows_at = sub.index[np.array([j for _, j, _ in found], dtype=np.intp)]
+        rows = zip(*(getattr(sub.pk, name)[rows_at].tolist() for name in _ROW), strict=True)
         ref = self.input_index
         return [
             self._text.event(name, row, fields, (ref, first_no + i))
-            for (name, _, fields), row, i in zip(found, rows, index, strict=True)
+            for (name, _, fields), row, i in zip(found, rows, rows_at.tolist(), strict=True)
         ]
-
-    def _parse_one(
-        self, parser: Parser, batch: RawBatch, sub: _Subset, j: int, l2: bool
-    ) -> dict | None:
-        data = self._payload(batch, sub, j, l2)
-        if data is None:
-            return None
-        return self._parse(parser, data, None if l2 else _L4_NAME.get(int(sub.proto[j])))
-
-    @staticmethod
-    def _payload(batch: RawBatch, sub: _Subset, j: int, l2: bool) -> bytes | None:
-        """The bytes a parser gets: the L4 payload, or for L2 parsers what follows the EtherType."""
-        if l2:
-            start = int(sub.l3_off[j])
-            end = int(sub.l2_end[j])
-        else:
-            start = int(sub.payload_off[j])
-            end = start + int(sub.payload_len[j])
-        if start < 0 or end <= start:
-            return None
-        return batch.data[start:end].tobytes()
 
     def _parse(self, parser: Parser, data: bytes, l4: str | None) -> dict | None:
         try:
@@ -268,6 +303,21 @@ class DeepParser:
             self.parse_errors += 1
             return None
         return fields or None
+
+
+def _spans(sub: _Subset, at: np.ndarray, l2: bool) -> tuple[list, list, list]:
+    """Where each row's bytes for its parser start and stop, and its transport name.
+
+    The L4 payload, or for L2 parsers what follows the EtherType (no transport).
+    """
+    if l2:
+        return sub.l3_off[at].tolist(), sub.l2_end[at].tolist(), [None] * len(at)
+    starts = sub.payload_off[at]
+    stops = starts + sub.payload_len[at]
+    return starts.tolist(), stops.tolist(), _L4_TEXT[sub.proto[at]].tolist()
+
+
+_L4_TEXT = np.array([_L4_NAME.get(p) for p in range(256)], dtype=object)
 
 
 class _TextCache:
@@ -302,7 +352,7 @@ class _TextCache:
             dst_mac=self.mac(dmac) if has_mac else None,
             src_ip=self.ip(shi, slo) if ver else None,
             dst_ip=self.ip(dhi, dlo) if ver else None,
-            l4={6: "tcp", 17: "udp"}.get(proto),
+            l4=_L4_NAME.get(proto),
             sport=sport,
             dport=dport,
             fields=fields,
@@ -317,19 +367,34 @@ _ROW = (
 
 
 class _Subset:
-    """The candidate packets' columns, gathered once per batch (few rows)."""
+    """The candidate packets' columns, each gathered on first use (few rows).
+
+    Why lazily: most candidates of an OT capture are polling packets of flows
+    already full, which need only the flow-key columns.
+    """
 
     def __init__(self, batch: RawBatch, pk: Packets, index: np.ndarray) -> None:
-        self.index = index
-        for name in (
-            "ts", "has_mac", "src_mac", "dst_mac", "ip_ver", "src_hi", "src_lo", "dst_hi",
-            "dst_lo", "proto", "sport", "dport", "ethertype", "l3_off", "payload_off",
-            "payload_len",
-        ):  # fmt: skip
-            setattr(self, name, getattr(pk, name)[index])
-        self.l2_end = batch.offsets[index] + batch.caplens[index]
-        self.flow_key = _flow_key(self)
-        self.prefix4, self.prefix_len = _payload_prefix(batch.data, self)
+        self.pk, self.index, self.data = pk, index, batch.data
+        self._batch = batch
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        """A column of `Packets` for the candidate rows (called only until it is cached)."""
+        if name not in _COLUMNS:
+            raise AttributeError(name)
+        column = getattr(self.pk, name)[self.index]
+        setattr(self, name, column)
+        return column
+
+    @cached_property
+    def l2_end(self) -> np.ndarray:
+        return self._batch.offsets[self.index] + self._batch.caplens[self.index]
+
+    @cached_property
+    def flow_key(self) -> np.ndarray:
+        return _flow_key(self)
+
+
+_COLUMNS = frozenset(_ROW) | {"ethertype", "l3_off", "payload_off", "payload_len"}
 
 
 class _Tables:
@@ -341,7 +406,8 @@ class _Tables:
         self.port = np.zeros((2, 1 << 16), dtype=np.uint64)  # row 0 TCP, row 1 UDP
         self.prefix = np.zeros((2, 1 << 16), dtype=np.uint64)
         self.eth = np.zeros(1 << 16, dtype=np.uint64)
-        self.dst_macs: list[tuple[np.ndarray, np.uint64]] = []
+        self.eth_exact = 0  # parsers whose EtherType bit needs no further check
+        self.dst_macs: list[tuple[tuple[int, ...], np.uint64]] = []
         for k, parser in enumerate(parsers):
             bit = np.uint64(1 << k)
             sel = parser.select
@@ -357,29 +423,95 @@ class _Tables:
                         self.prefix[r, lo : lo + 256] |= bit
             for ethertype in sel.ethertypes:
                 self.eth[ethertype] |= bit
+            if not sel.l2_prefixes:
+                self.eth_exact |= 1 << k
             if sel.dst_macs:
-                self.dst_macs.append((np.array(sel.dst_macs, dtype=np.uint64), bit))
+                self.dst_macs.append((sel.dst_macs, bit))
         self.any_l4 = bool(self.port.any() or self.prefix.any())
+        self.prefix_protos = tuple(num for r, num in enumerate((6, 17)) if self.prefix[r].any())
 
-    def candidates(self, batch: RawBatch, pk: Packets) -> tuple[np.ndarray, np.ndarray]:
-        """Packets some parser may want (a superset), and their parser bitmaps."""
-        bits = self.eth[pk.ethertype]
-        bits[pk.l3_off < 0] = 0
+    def candidates(self, batch: RawBatch, pk: Packets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Packets some parser may want, and two parser bitmaps for each.
+
+        `sure`: the parser's selection rule holds (a port, an EtherType without
+        `l2_prefixes`, a destination MAC). `maybe`: only a superset test held (the
+        first two payload bytes of a prefix, the EtherType of an `l2_prefixes`
+        parser); `_maybe_mask` decides.
+        """
+        eth = self.eth[pk.ethertype]
+        eth[pk.l3_off < 0] = 0
+        sure = eth & np.uint64(self.eth_exact)
+        maybe = eth ^ sure
         if self.any_l4:
             udp = pk.proto == 17
             l4 = (udp | (pk.proto == 6)) & (pk.payload_len > 0)
             row = udp.astype(np.intp) << 16
             flat = self.port.ravel()
-            l4_bits = flat[row | pk.sport] | flat[row | pk.dport]
-            off = np.where(l4, pk.payload_off, 0)
-            first2 = (batch.data[off].astype(np.intp) << 8) | batch.data[off + 1]
-            l4_bits |= self.prefix.ravel()[row | first2]
-            l4_bits[~l4] = 0
-            bits |= l4_bits
+            port_bits = flat[row | pk.sport] | flat[row | pk.dport]
+            port_bits[~l4] = 0
+            sure |= port_bits
+            if self.prefix_protos:
+                # gathers from the buffer miss the cache: only where a prefix may apply
+                at = np.flatnonzero(l4 & _any_of(pk.proto, self.prefix_protos))
+                off = pk.payload_off[at]
+                first2 = (batch.data[off].astype(np.intp) << 8) | batch.data[off + 1]
+                maybe[at] |= self.prefix.ravel()[row[at] | first2]
         for macs, bit in self.dst_macs:
-            bits[pk.has_mac & np.isin(pk.dst_mac, macs)] |= bit
-        cand = np.flatnonzero(bits)
-        return cand, bits[cand]
+            sure[pk.has_mac & _any_of(pk.dst_mac, macs)] |= bit
+        cand = np.flatnonzero((sure | maybe) != 0)
+        return cand, sure[cand], maybe[cand]
+
+
+def _selected(
+    sel: Selector, sub: _Subset, sure: np.ndarray, maybe: np.ndarray | None, bit: np.uint64
+) -> np.ndarray:
+    """Candidate rows the parser of `bit` selects: its sure rows, and its maybe rows that pass.
+
+    `maybe` is None when no row of the batch has a maybe bit for this parser.
+    """
+    is_sure = (sure & bit) != 0
+    if maybe is None:
+        return np.flatnonzero(is_sure)
+    at = np.flatnonzero(is_sure | ((maybe & bit) != 0))
+    check = ~is_sure[at]
+    if check.any():
+        keep = ~check
+        keep[check] = _maybe_mask(sel, sub, at[check], sub.data)
+        at = at[keep]
+    return at
+
+
+def _any_of(values: np.ndarray, options: tuple[int, ...]) -> np.ndarray:
+    """`np.isin(values, options)` for a handful of options, without its set-up cost."""
+    hit = np.zeros(len(values), dtype=bool)
+    for option in options:
+        hit |= values == option
+    return hit
+
+
+class _FullFlows:
+    """Flow keys that already gave a parser its `per_flow` packets, for a whole-array test.
+
+    A direct-mapped table on the key's low bits: one gather per batch instead
+    of a binary search per row. Two full flows on one slot keep only the later;
+    the other then looks fresh, and the per-flow counter in Python (the rule
+    itself) still stops it: a miss costs time, never a wrong parse. An empty
+    slot holds a value whose low bits are not its own index, so no key equals it.
+    """
+
+    BITS = 16
+
+    def __init__(self) -> None:
+        mask = (1 << self.BITS) - 1
+        self.mask = np.uint64(mask)
+        self.slots = np.arange(1 << self.BITS, dtype=np.uint64) ^ self.mask
+
+    def add(self, keys: list[int]) -> None:
+        values = np.array(keys, dtype=np.uint64)
+        self.slots[values & self.mask] = values
+
+    def holds(self, keys: np.ndarray) -> np.ndarray:
+        return self.slots[keys & self.mask] == keys
 
 
 def _ends(sub: _Subset, at: np.ndarray, ports: tuple[int, ...]) -> list[tuple]:
@@ -388,19 +520,21 @@ def _ends(sub: _Subset, at: np.ndarray, ports: tuple[int, ...]) -> list[tuple]:
     A port not in the parser's `ports` (a client's ephemeral one) is left out,
     so that repeats of one question from new source ports are one fact.
     """
-    cols = [getattr(sub, name)[at] for name in ("has_mac", "src_mac", "dst_mac", "ip_ver")]
-    cols += [getattr(sub, name)[at] for name in ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto")]
-    wanted = np.array(ports, dtype=sub.sport.dtype)
+    rows = sub.index[at]  # gathered from the batch: few rows, most columns unused elsewhere
+    names = ("has_mac", "src_mac", "dst_mac", "ip_ver", "src_hi", "src_lo", "dst_hi", "dst_lo")
+    cols = [getattr(sub.pk, name)[rows] for name in (*names, "proto")]
     for name in ("sport", "dport"):
-        port = getattr(sub, name)[at]
-        cols.append(np.where(np.isin(port, wanted), port, 0))
+        port = getattr(sub.pk, name)[rows]
+        cols.append(np.where(_any_of(port, ports), port, 0))
     return list(zip(*(c.tolist() for c in cols), strict=True))
 
 
-def _payload_prefix(data: np.ndarray, sub) -> tuple[np.ndarray, np.ndarray]:
-    """First four payload bytes of every packet as a big-endian uint32, and how many exist."""
-    off = np.where(sub.payload_off >= 0, sub.payload_off, 0)
-    n = np.minimum(sub.payload_len, 4).clip(0)
+def _payload_prefix(
+    data: np.ndarray, payload_off: np.ndarray, payload_len: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First four payload bytes of each row as a big-endian uint32, and how many exist."""
+    off = np.where(payload_off >= 0, payload_off, 0)
+    n = np.minimum(payload_len, 4).clip(0)
     word = np.zeros(len(off), dtype=np.uint32)
     for k in range(4):
         byte = data[off + k].astype(np.uint32)
@@ -418,24 +552,24 @@ def _flow_key(pk) -> np.ndarray:
         return (a + b) ^ ports ^ (pk.proto.astype(np.uint64) << np.uint64(56))
 
 
-def _select_mask(sel: Selector, sub: _Subset, at: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """The parser's exact selection rule on the candidate rows `at` of `sub`."""
+def _maybe_mask(sel: Selector, sub: _Subset, at: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Rows `at` (no sure bit) that pass the parser's payload-prefix or `l2_prefixes` clause.
+
+    Their other clauses are known false: a port, an EtherType without
+    `l2_prefixes` or a destination MAC would have set a sure bit.
+    """
     mask = np.zeros(len(at), dtype=bool)
-    l3_off = sub.l3_off[at]
-    if sel.ethertypes:
-        l2 = np.isin(sub.ethertype[at], sel.ethertypes) & (l3_off >= 0)
-        if sel.l2_prefixes:
-            l2 &= _starts_with(data, l3_off, sub.l2_end[at] - l3_off, sel.l2_prefixes)
-        mask |= l2
-    if sel.dst_macs:
-        macs = np.array(sel.dst_macs, dtype=np.uint64)
-        mask |= np.isin(sub.dst_mac[at], macs) & sub.has_mac[at]
-    if sel.ports or sel.prefixes:
-        l4 = np.isin(sub.proto[at], _L4[sel.l4]) & (sub.payload_len[at] > 0)
-        if sel.ports:
-            ports = np.array(sel.ports, dtype=sub.sport.dtype)
-            mask |= l4 & (np.isin(sub.sport[at], ports) | np.isin(sub.dport[at], ports))
-        prefix4, prefix_len = sub.prefix4[at], sub.prefix_len[at]
+    if sel.l2_prefixes:
+        l3_off = sub.l3_off[at]
+        mask |= (
+            _any_of(sub.ethertype[at], sel.ethertypes)
+            & (l3_off >= 0)
+            & _starts_with(data, l3_off, sub.l2_end[at] - l3_off, sel.l2_prefixes)
+        )
+    if sel.prefixes:
+        off, length = sub.payload_off[at], sub.payload_len[at]
+        l4 = _any_of(sub.proto[at], _L4[sel.l4]) & (length > 0)
+        prefix4, prefix_len = _payload_prefix(data, off, length)
         for prefix in sel.prefixes:
             n = len(prefix)
             want = int.from_bytes(prefix, "big")
@@ -467,9 +601,13 @@ def _always_mask(data: np.ndarray, sub: _Subset, at: np.ndarray, rules) -> np.nd
 
 def _first_per_key(idx: np.ndarray, keys: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     """Keep, in packet order, the first `limit` packets of each key."""
+    if not len(idx):
+        return idx, keys
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
-    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    starts = np.empty(len(order), dtype=bool)
+    starts[0] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts[1:])
     group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
     rank = np.arange(len(order)) - group_start
     keep = np.sort(order[rank < limit])

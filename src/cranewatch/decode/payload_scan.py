@@ -20,6 +20,7 @@ gathers and one regex, one Event per flow and tool per chunk.
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 import numpy as np
 
@@ -101,6 +102,11 @@ class _Chunk:
         self.data = np.ascontiguousarray(batch.data, dtype=np.uint8)
         self._raw: bytes | None = None
 
+    @cached_property
+    def words(self) -> np.ndarray:
+        """`words[i]` is data[i:i + 4] as a little-endian uint32: a 4-byte test in one gather."""
+        return np.ndarray((max(len(self.data) - 3, 0),), "<u4", self.data, strides=(1,))
+
     @property
     def raw(self) -> bytes:
         if self._raw is None:
@@ -174,26 +180,109 @@ def _matches(regex: re.Pattern[bytes], buf: memoryview):
 
 
 def _digit_runs(data: np.ndarray) -> np.ndarray:
-    """Offsets q (multiples of 3) where data[q:q + 4] are 4 ASCII digits.
+    """Offsets q = 3k where data[q:q + 4] are 4 ASCII digits: at least all those in a 6-digit run.
 
     Why: ISO_RE has no literal prefix, so `re` tries it at every byte (~45 ns
-    a byte, most of a run's time). A container serial is 6 digits in a row and
-    always holds exactly one q = 3k with q + 3 still inside the serial, so
-    numpy looks at every 3rd byte only; the few hits go to the regex in small
-    windows (`_iso_matches`).
+    a byte, most of a run's time). A container serial is 6 digits in a row:
+    it holds a q = 3k with q + 3 still inside it, and two digit pairs at even
+    offsets 2i, 2i + 2 with |q - 2i| <= 2. numpy tests the buffer as uint16
+    pairs (both bytes in 0x30-0x3F: digits and ":;<=>?"; two cheap passes),
+    then the exact 4-digit test on the q near each hit; the few left go to
+    the regex in small windows (`_iso_matches`).
     """
-    d3 = (data[::3] - np.uint8(48)) < 10
-    q = np.flatnonzero(d3[:-1] & d3[1:]) * 3
-    if len(q):
-        q = q[((data[q + 1] - np.uint8(48)) < 10) & ((data[q + 2] - np.uint8(48)) < 10)]
+    n2 = len(data) // 2
+    high = np.bitwise_and(data[: 2 * n2].view("<u2"), 0xF0F0, out=_scratch(n2, np.uint16))
+    ok = np.equal(high, 0x3030, out=_scratch(n2, bool))
+    pair2 = _sparse_nonzero(np.logical_and(ok[:-1], ok[1:], out=_scratch(n2 - 1, bool, 1)))
+    if not len(pair2):
+        return pair2
+    q = 2 * pair2 - 2
+    q += -q % 3  # the first multiple of 3 from 2i - 2
+    q = np.unique(np.concatenate([q, q + 3]))
+    q = q[(q >= 0) & (q + 3 < len(data))]
+    for k in range(4):
+        q = q[(data[q + k] - np.uint8(48)) < 10]
     return q
 
 
+def _byte_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per byte value: its class bits (_LETTER_BIT ...) and its ISO 6346 value (letters, digits)."""
+    cls = np.zeros(256, dtype=np.uint8)
+    value = np.zeros(256, dtype=np.int64)
+    for ch, v in _LETTER.items():
+        for b in (ord(ch), ord(ch.lower())):
+            cls[b] = _LETTER_BIT | (_CATEGORY_BIT if ch in "UJZR" else 0)
+            value[b] = v
+    for d in range(10):
+        cls[48 + d] = _DIGIT_BIT
+        value[48 + d] = d
+    cls[32] = _SPACE_BIT
+    return cls, value
+
+
+_LETTER_BIT, _CATEGORY_BIT, _DIGIT_BIT, _SPACE_BIT = 1, 2, 4, 8
+_CLASS, _VALUE = _byte_tables()
+_WINDOW = np.arange(-7, 9)  # bytes q-7 .. q+8 hold every number whose serial covers q .. q+3
+
+
+def _number_layouts() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each way a number can sit around q: class bits wanted per window byte, weights, check byte.
+
+    The serial starts 0-2 bytes before q (it covers q .. q+3); a single space
+    may stand before the serial and before the check digit: 12 layouts.
+    """
+    want, weight, check = [], [], []
+    for start in (-2, -1, 0):
+        for space1 in (0, 1):
+            for space2 in (0, 1):
+                w = np.zeros(len(_WINDOW), dtype=np.uint8)
+                k = np.zeros(len(_WINDOW), dtype=np.int64)
+                owner = start - space1 - 4
+                cols = [owner + i for i in range(4)] + [start + i for i in range(6)]
+                for i, col in enumerate(cols):
+                    w[col + 7] = _LETTER_BIT if i < 4 else _DIGIT_BIT
+                    k[col + 7] = 1 << i
+                w[owner + 10] |= _CATEGORY_BIT
+                if space1:
+                    w[start - 1 + 7] = _SPACE_BIT
+                if space2:
+                    w[start + 6 + 7] = _SPACE_BIT
+                w[start + 6 + space2 + 7] = _DIGIT_BIT
+                want.append(w)
+                weight.append(k)
+                check.append(start + 6 + space2 + 7)
+    return np.array(want), np.array(weight).T, np.array(check)
+
+
+_LAYOUT_WANT, _LAYOUT_WEIGHT, _LAYOUT_CHECK = _number_layouts()
+
+
+def _may_hold_number(data: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Whether a container number with a right check digit may have its serial over q .. q+3.
+
+    Why: text and counters give many regex matches whose check digit is
+    wrong (each costs a regex pass and a validation in Python); this tests
+    all 12 layouts of every q in a few array operations. Case and the
+    regex's look-arounds are left to the regex: a superset is enough.
+    """
+    at = q[:, None] + _WINDOW
+    inside = (at >= 0) & (at < len(data))
+    raw = data[np.clip(at, 0, len(data) - 1)]
+    cls = np.where(inside, _CLASS[raw], 0)
+    value = np.where(inside, _VALUE[raw], 0)
+    shaped = ((cls[:, None, :] & _LAYOUT_WANT) == _LAYOUT_WANT).all(axis=2)
+    right = (value @ _LAYOUT_WEIGHT) % 11 % 10 == value[:, _LAYOUT_CHECK]
+    return (shaped & right).any(axis=1)
+
+
 def _iso_matches(buf: memoryview, data: np.ndarray):
-    """Exactly what `_matches(ISO_RE, buf)` gives, through the `_digit_runs` prefilter."""
+    """`_matches(ISO_RE, buf)` less matches with a wrong check digit, through numpy prefilters."""
     found = []
     n = len(data)
-    for q in _digit_runs(data).tolist():
+    runs = _digit_runs(data)
+    if len(runs):
+        runs = runs[_may_hold_number(data, runs)]
+    for q in runs.tolist():
         # a match with its serial over [q, q + 3] starts >= q - 7 and ends <= q + 8
         for m in ISO_RE.finditer(buf, max(0, q - 16), min(n, q + 21)):
             if m.start(2) <= q and q + 3 < m.end(2):
@@ -231,27 +320,33 @@ def _literal_matches(literals: list[bytes], buf: bytes | memoryview):
 
 
 def _edifact_matches(chunk: _Chunk):
-    """What `_matches` gives for UNH_RE and EQD_RE, from one numpy pass for '+'.
+    """What `_matches` gives for UNH_RE and EQD_RE, from two numpy passes for 'H+' and 'D+'.
 
-    Why: both markers are three letters and a '+' ("UNH+", "EQD+CN+"); one
-    compare over the buffer finds the '+' bytes, the three bytes before each
-    pick the candidates, and the regexes run only there (~4x cheaper than two
-    regex scans of the whole buffer). Returns [(pos, end, matches)] for UNH_RE
-    then EQD_RE, non-overlapping as `finditer` would give them.
+    Why: both markers are three letters and a '+' ("UNH+", "EQD+CN+"). Viewed
+    as uint16 pairs (once from an even, once from an odd offset), the buffer
+    shows where a '+' follows an H or a D (`_letter_plus`); one gather of the
+    four bytes ending there (`_Chunk.words`) picks the candidates, and the
+    regexes run only at those. Returns [(pos, end, matches)] for UNH_RE then
+    EQD_RE, non-overlapping as `finditer` would give them.
     """
-    data, raw = chunk.data, chunk.raw
-    plus = np.flatnonzero(data[3:] == 43) + 3
+    data = chunk.data
+    even, odd = len(data) // 2, (len(data) - 1) // 2
+    plus = np.sort(
+        np.concatenate(
+            [_letter_plus(data[: 2 * even]) * 2 + 1, _letter_plus(data[1 : 1 + 2 * odd]) * 2 + 2]
+        )
+    )
+    plus = plus[plus >= 3]
+    before = chunk.words[plus - 3]
+    buf = memoryview(data)
     out = []
-    for regex, word in ((UNH_RE, b"UNH"), (EQD_RE, b"EQD")):
-        p = plus
-        for k, byte in enumerate(word):
-            p = p[data[p - 3 + k] == byte]
+    for regex, word in ((UNH_RE, _UNH), (EQD_RE, _EQD)):
         found = []
         after = 0
-        for start in (p - 3).tolist():
+        for start in (plus[before == word] - 3).tolist():
             if start < after:
                 continue
-            m = regex.match(raw, start)
+            m = regex.match(buf, start)
             if m is not None:
                 found.append(m)
                 after = m.end()
@@ -259,6 +354,44 @@ def _edifact_matches(chunk: _Chunk):
         end = np.fromiter((m.end() for m in found), dtype=np.int64, count=len(found))
         out.append((pos, end, found))
     return out
+
+
+def _letter_plus(two: np.ndarray) -> np.ndarray:
+    """Pair indices i where bytes 2i, 2i + 1 of `two` may be 'H+' or 'D+' ('@+' and 'L+' too)."""
+    pairs = two.view("<u2")
+    near = np.bitwise_or(pairs, 0x000C, out=_scratch(len(pairs), np.uint16))
+    return _sparse_nonzero(np.equal(near, 0x2B4C, out=_scratch(len(pairs), bool)))
+
+
+def _sparse_nonzero(mask: np.ndarray) -> np.ndarray:
+    """`np.flatnonzero(mask)` for a long mask with few True: through its 8-byte words.
+
+    Why: flatnonzero walks every byte; the words that are not zero are few,
+    and only their bytes are looked at.
+    """
+    n8 = len(mask) // 8 * 8
+    words = np.flatnonzero(mask[:n8].view(np.uint64) != 0)
+    j = np.flatnonzero(mask[:n8].reshape(-1, 8)[words])
+    head = words[j >> 3] * 8 + (j & 7)
+    return np.concatenate([head, np.flatnonzero(mask[n8:]) + n8])
+
+
+_UNH, _EQD = (int.from_bytes(w, "little") for w in (b"UNH+", b"EQD+"))
+_SCRATCH: dict[tuple[str, int], np.ndarray] = {}
+
+
+def _scratch(n: int, dtype, slot: int = 0) -> np.ndarray:
+    """A reused buffer of n items for a whole-chunk temporary.
+
+    Why: a fresh 4 MiB array per chunk comes from a new mmap (glibc returns
+    big blocks to the system), and faulting its pages in cost more than the
+    pass that fills it. One buffer per (dtype, slot) per process.
+    """
+    key = (np.dtype(dtype).str, slot)
+    buf = _SCRATCH.get(key)
+    if buf is None or len(buf) < n:
+        buf = _SCRATCH[key] = np.empty(n, dtype=dtype)
+    return buf[:n]
 
 
 def _container_number(m: re.Match[bytes]) -> str | None:
@@ -362,9 +495,12 @@ class _SigTable:
 
     Why: testing each `at` signature on every payload costs a few array
     passes per signature. Here each payload gets, per distinct offset of a
-    signature's first piece, one look-up of (transport, two bytes there) in a
-    table of signature bitmaps; only the few rows a signature's bit is set
-    for are then checked in full (`_at_mask`).
+    signature's first piece, two look-ups of (transport, byte there) and
+    (transport, next byte) in small tables of signature bitmaps, ANDed: a
+    signature's bit survives when both bytes fit (each signature has its own
+    bit, so this is exact for its two-byte test, and the 6 KB tables stay in
+    cache where one 64 Ki-entry table per offset would not). Only the few rows
+    a signature's bit is set for are then checked in full (`_at_mask`).
     """
 
     _cache: dict[int, tuple[object, _SigTable]] = {}
@@ -380,21 +516,21 @@ class _SigTable:
                     self.at_sigs.append((t_no, tool, sig))
         if len(self.at_sigs) > 64:
             raise ValueError("at most 64 fixed-offset signatures")
-        # offset -> bitmaps by [transport row (tcp, udp, other), first byte << 8 | second byte]
-        self.first: dict[int, np.ndarray] = {}
+        # offset -> bitmaps by [transport row (tcp, udp, other), byte], for the first
+        # and the second byte of the piece
+        self.first: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for bit, (_, _, sig) in enumerate(self.at_sigs):
             pieces = sorted((o, piece) for o, piece in sig.at if piece)
             off, piece = pieces[0] if pieces else (0, b"")
-            lut = self.first.setdefault(off, np.zeros((3, 1 << 16), dtype=np.uint64))
+            if off not in self.first:
+                self.first[off] = (np.zeros((3, 256), np.uint64), np.zeros((3, 256), np.uint64))
+            luts = self.first[off]
             rows = [0, 1, 2] if sig.l4 is None else [{"tcp": 0, "udp": 1}[sig.l4]]
-            span = lut[rows].reshape(len(rows), 256, 256)  # [row, first byte, second byte]
-            if len(piece) >= 2:
-                span[:, piece[0], piece[1]] |= np.uint64(1 << bit)
-            elif piece:
-                span[:, piece[0], :] |= np.uint64(1 << bit)
-            else:  # no byte to look for: every payload is a candidate
-                span |= np.uint64(1 << bit)
-            lut[rows] = span.reshape(len(rows), 1 << 16)
+            for k, lut in enumerate(luts):
+                if len(piece) > k:
+                    lut[rows, piece[k]] |= np.uint64(1 << bit)
+                else:  # no byte to look for: every byte value fits
+                    lut[rows] |= np.uint64(1 << bit)
 
     @classmethod
     def of(cls, knowledge) -> _SigTable:
@@ -405,21 +541,25 @@ class _SigTable:
             hit = cls._cache[id(knowledge)] = (knowledge, cls(knowledge))
         return hit[1]
 
-    def first_bits(self, batch: RawBatch, pk: Packets, rows: np.ndarray) -> np.ndarray:
-        """Per payload row, the signatures whose first piece may start at its offset."""
-        off = pk.payload_off[rows].astype(np.int64)
-        plen = pk.payload_len[rows].astype(np.int64)
-        proto = pk.proto[rows]
-        transport = np.where(proto == 6, 0, np.where(proto == 17, 1, 2)) << 16
-        last = len(batch.data) - 1
-        bits = np.zeros(len(rows), dtype=np.uint64)
-        for o, lut in self.first.items():
-            at = np.minimum(off + o, last - 1)
-            pair = (batch.data[at].astype(np.intp) << 8) | batch.data[at + 1]
-            got = lut.ravel()[transport | pair]
-            got[plen <= o] = 0
+    def first_bits(self, chunk: _Chunk) -> np.ndarray:
+        """Per payload row of the chunk, the signatures whose first piece may start at its offset."""
+        data, off, plen = chunk.data, chunk.starts, chunk.ends - chunk.starts
+        row = _TRANSPORT_ROW[chunk.pk.proto[chunk.idx]]
+        last = len(data) - 1
+        # offsets up to `room` stay inside the buffer for every row: no clamp needed
+        room = last - 1 - int(off.max()) if len(off) else 0
+        bits = np.zeros(len(off), dtype=np.uint64)
+        for o, (lut0, lut1) in self.first.items():
+            at = off + o if o <= room else np.minimum(off + o, last - 1)
+            got = lut0.ravel()[row | data[at]] & lut1.ravel()[row | data[at + 1]]
+            if o:  # every row has a payload byte at offset 0
+                got[plen <= o] = 0
             bits |= got
         return bits
+
+
+_TRANSPORT_ROW = np.full(256, 2 << 8, dtype=np.intp)  # first_bits row: TCP 0, UDP 1, other 2
+_TRANSPORT_ROW[6], _TRANSPORT_ROW[17] = 0, 1 << 8
 
 
 COMPACT_SHARE = 4  # gather one transport's payloads when they are under 1/4 of the buffer
@@ -445,9 +585,22 @@ def _contains_hits(chunk: _Chunk, literals: list[bytes], l4: str | None):
         pos, end, which = _literal_matches(literals, chunk.raw)
         return _locate(pos, end, chunk.idx, chunk.starts, chunk.ends), which
     cstart = np.cumsum(lens) - lens
-    src = np.repeat(row_starts - cstart, lens) + np.arange(total, dtype=np.int64)
-    pos, end, which = _literal_matches(literals, chunk.data[src].tobytes())
+    pos, end, which = _literal_matches(
+        literals, chunk.data[_spans_index(row_starts, lens)].tobytes()
+    )
     return _locate(pos, end, rows, cstart, cstart + lens), which
+
+
+def _spans_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Buffer offsets of the bytes of every span [start, start + len), spans one after the other.
+
+    One cumulative sum of steps (1 inside a span, a jump at each span start)
+    in int32: fewer and smaller passes than repeat + arange.
+    """
+    step = np.ones(int(lens.sum()), dtype=np.int32)
+    first = np.cumsum(lens) - lens
+    step[first] = starts - np.concatenate([[1], starts[:-1] + lens[:-1]]) + 1
+    return np.cumsum(step, dtype=np.int32)
 
 
 def scan_signatures(
@@ -474,13 +627,14 @@ def scan_signatures(
     hit_tool: list[np.ndarray] = []
     hit_strong: list[np.ndarray] = []
     table = _SigTable.of(knowledge)
-    first_bits = table.first_bits(batch, pk, idx)
-    some = np.flatnonzero(first_bits)
+    first_bits = table.first_bits(chunk)
+    some = np.flatnonzero(first_bits != 0)
     cand, cand_bits = idx[some], first_bits[some]
+    present = int(np.bitwise_or.reduce(cand_bits)) if len(cand_bits) else 0
     for bit, (t_no, tool, sig) in enumerate(table.at_sigs):
-        rows = cand[(cand_bits >> np.uint64(bit)) & np.uint64(1) != 0]
-        if not len(rows):
+        if not present >> bit & 1:
             continue
+        rows = cand[(cand_bits & np.uint64(1 << bit)) != 0]
         if sig.l4 is not None:
             rows = rows[pk.proto[rows] == {"tcp": 6, "udp": 17}[sig.l4]]
         ok = _at_mask(batch, pk, rows, sig)

@@ -9,9 +9,11 @@ of the two: a client's ephemeral port varies) and same fields apart from
 per-message counters - and later repeats only add to its `fields['count']`,
 which consumers already read as "this stands for repeats" (dispatch sets it
 for DNS questions). Each conversation keeps at most `MAX_VARIANTS` distinct
-facts per parser (container numbers: `MAX_CONTAINER_VARIANTS`); what is
-beyond is counted and reported once as a warning, so a hostile stream of
-unique answers cannot grow memory without bound either.
+facts per parser (container numbers: `MAX_CONTAINER_VARIANTS`), and a parser
+at most `MAX_EVENTS` in all; what is beyond is counted and reported once as a
+warning, so a hostile stream of unique answers, or of hosts, cannot grow
+memory without bound either. (decode/dispatch.py bounds the parsers' own fact
+tables the same way, per input, before events are made.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ VOLATILE_FIELDS = frozenset(
 )
 MAX_VARIANTS = 64
 MAX_CONTAINER_VARIANTS = 4096  # each one may carry container numbers the leak report counts
+MAX_EVENTS = 50_000  # kept events per parser in all: many pairs of hosts cannot add up either
 
 
 class EventLog:
@@ -35,6 +38,7 @@ class EventLog:
     def __init__(self) -> None:
         self._kept: dict[tuple, Event] = {}
         self._variants: Counter[tuple] = Counter()
+        self._per_proto: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
 
     def __len__(self) -> int:
@@ -64,9 +68,12 @@ class EventLog:
         """One line per parser whose conversations had more distinct facts than are kept."""
         return [
             f"{n:,} {proto} events were counted but not kept: more than "
-            f"{_limit(proto):,} distinct ones between the same two hosts"
+            f"{_limit(proto):,} distinct ones between two hosts, or {MAX_EVENTS:,} in all"
             for proto, n in sorted(self.dropped.items())
         ]
+
+    def _full(self, proto: str, stream: tuple) -> bool:
+        return self._variants[stream] >= _limit(proto) or self._per_proto[proto] >= MAX_EVENTS
 
     def _add(self, event: Event, count: int) -> None:
         stream = (
@@ -83,10 +90,11 @@ class EventLog:
         if kept is not None:
             kept.fields["count"] = _count(kept) + count
             return
-        if self._variants[stream] >= _limit(event.proto):
+        if self._full(event.proto, stream):
             self.dropped[event.proto] += count
             return
         self._variants[stream] += 1
+        self._per_proto[event.proto] += 1
         self._kept[key] = event
 
 

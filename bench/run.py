@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         second = ensure_capture(path.with_name(path.stem + "-b.pcap"), args.packets, seed=2)
         n2 = count_packets(second)
         extras.append(
+            Row("cranewatch --jobs 1 (one core)",
+                [*cranewatch_cmd([path], work / "f.json"), "--jobs", "1"], n, size)
+        )  # fmt: skip
+        extras.append(
             Row("cranewatch, 2 captures/2 cores", cranewatch_cmd([path, second], work / "b.json"),
                 n + n2, size + second.stat().st_size)
         )  # fmt: skip
@@ -222,9 +226,9 @@ def checks(rows: list[Row], extras: list[Row], cw: Row) -> list[str]:
     if "cranewatch, 10k packets" in by:
         w = by["cranewatch, 10k packets"].wall
         check("10k-packet analyze under 1.5 s", w, w < 1.5, " s")
-    if "cranewatch, 2 captures/2 cores" in by:
-        two = by["cranewatch, 2 captures/2 cores"]
-        r = (two.packets / two.wall) / pps
+    if "cranewatch, 2 captures/2 cores" in by and "cranewatch --jobs 1 (one core)" in by:
+        two, one = by["cranewatch, 2 captures/2 cores"], by["cranewatch --jobs 1 (one core)"]
+        r = (two.packets / two.wall) / (one.packets / one.wall)
         check("two captures on two cores >= 1.6x one-core throughput", r, r >= 1.6, "x")
     return out
 

@@ -130,3 +130,17 @@ def test_missing_output_folder_is_refused_before_reading(demo_dir, tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(target) in lines[0] and "does not exist" in lines[0]
+
+
+def test_jobs_sets_the_worker_processes_and_keeps_the_result(demo_dir, tmp_path):
+    """--jobs 1 reads in this process, --jobs 2 on a pool: the findings file is the same."""
+    cap, site = str(demo_dir / "capture.pcap"), str(demo_dir / "site.yaml")
+    docs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"f{jobs}.json"
+        proc = run("analyze", cap, cap, "--site", site, "--json", str(out), "-q", "--jobs", jobs)
+        assert proc.returncode == 0, proc.stderr
+        docs.append(json.loads(out.read_text()))
+    assert docs[0] == docs[1]
+    proc = run("analyze", cap, "--jobs", "0")
+    assert proc.returncode == 2 and "--jobs" in proc.stderr

@@ -92,6 +92,15 @@ def analyze(
         Path | None,
         typer.Option("--evidence", help="Write one small pcap per finding with its packets here."),
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Processes reading captures (default: one per core for 64 MB or more; "
+            "1 reads everything in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Inventory and findings from captures, judged against the site file.
 
@@ -108,7 +117,12 @@ def analyze(
     outputs = Outputs(json=json_out, html=html, csv=csv_dir, stix=stix, evidence=evidence)
     code = _guarded(
         lambda: run_analysis(
-            captures, site, outputs, fail_on=fail_on.value if fail_on else None, quiet=quiet
+            captures,
+            site,
+            outputs,
+            fail_on=fail_on.value if fail_on else None,
+            quiet=quiet,
+            jobs=jobs,
         )
     )
     raise typer.Exit(code)

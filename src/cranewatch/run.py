@@ -38,6 +38,7 @@ def run_analysis(
     outputs: Outputs = Outputs(),
     fail_on: str | None = None,
     quiet: bool = False,
+    jobs: int | None = None,
 ) -> int:
     """Analyze captures and write the requested outputs; returns the exit code."""
     site = None
@@ -53,7 +54,7 @@ def run_analysis(
     reached = _Reached(captures)
     try:
         analysis = _analyze_with_progress(
-            captures, site, show=not quiet and err.is_terminal, reached=reached
+            captures, site, show=not quiet and err.is_terminal, reached=reached, jobs=jobs
         )
     except KeyboardInterrupt:
         raise Interrupted(reached.describe()) from None
@@ -222,10 +223,14 @@ class _Reached:
 
 
 def _analyze_with_progress(
-    captures: Sequence[Path], site, show: bool, reached: _Reached | None = None
+    captures: Sequence[Path],
+    site,
+    show: bool,
+    reached: _Reached | None = None,
+    jobs: int | None = None,
 ) -> Analysis:
     if not show:
-        return analyze(captures, site, progress=reached)
+        return analyze(captures, site, progress=reached, jobs=jobs)
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -255,7 +260,7 @@ def _analyze_with_progress(
             if reached is not None:
                 reached(done, total, packets)
 
-        return analyze(captures, site, progress=update)
+        return analyze(captures, site, progress=update, jobs=jobs)
 
 
 def _exit_code(analysis: Analysis, fail_on: str | None) -> int:

@@ -187,6 +187,7 @@ def _l2l4() -> Callable[[bytes], None]:
     from cranewatch.decode import payload_scan
     from cranewatch.decode.dispatch import DeepParser, load_parsers
     from cranewatch.decode.l2l4 import decode_l2l4
+    from cranewatch.inventory.event_log import EventLog
     from cranewatch.inventory.flows import FlowTable
     from cranewatch.inventory.hosts import HostTable
 
@@ -197,9 +198,14 @@ def _l2l4() -> Callable[[bytes], None]:
         pk = decode_l2l4(batch)
         _check_packets(batch, pk)
         deep = DeepParser(0, parsers)  # fresh: its per-input tables must not pile up here
-        deep.run(batch, pk, 0)
-        payload_scan.scan(batch, pk)
+        log = EventLog()
+        log.add(deep.run(batch, pk, 0))
+        log.add(payload_scan.scan(batch, pk))
+        log.events()
         FlowTable().add(pk, batch)
+        folding = FlowTable(budget=2)  # every flow past two is folded: fold keys on odd flows
+        folding.add(pk, batch)
+        folding.flows()
         HostTable().add(pk, batch)
         if deep.parse_errors:
             raise FuzzFinding("a deep parser raised inside dispatch")

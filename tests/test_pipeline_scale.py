@@ -115,3 +115,29 @@ def test_pool_skips_files_that_are_not_captures(ot_capture, tmp_path):
     # the second copy's facts are repeats of the first's: kept once, counted twice
     assert {e.ref[0] for e in analysis.events} == {1}
     assert all((e.fields.get("count") or 1) % 2 == 0 for e in analysis.events)
+
+
+def test_a_killed_worker_costs_time_not_the_result(ot_capture, captures):
+    """A worker killed mid-run (OOM killer, kill -9): its capture is read by this process."""
+    import multiprocessing
+    import os
+    import signal
+
+    paths = [ot_capture, captures / REAL[0]]
+    killed = []
+
+    def kill_workers(*_):
+        for child in multiprocessing.active_children():
+            if not killed:
+                os.kill(child.pid, signal.SIGKILL)
+                killed.append(child.pid)
+
+    pooled = analyze(paths, jobs=2, progress=kill_workers)
+    serial = analyze(paths, jobs=1)
+    assert killed
+    assert [asdict(f) for f in pooled.flows] == [asdict(f) for f in serial.flows]
+    assert pooled.findings == serial.findings
+    assert [s.packets for s in pooled.inputs] == [s.packets for s in serial.inputs]
+    assert pooled.inputs[1].warnings == [
+        "a worker process ended abruptly; its part was read again by the main one"
+    ]

@@ -328,13 +328,27 @@ def _read_in_pool(
                 if fut.cancel():
                     results[k] = board.run_here(k)
             board.wait({f: k for f, k in futures.items() if not f.cancelled()})
+            for fut, k in futures.items():
+                if not fut.cancelled():
+                    results[k] = _result_or_read_here(fut, k, board)
         except KeyboardInterrupt:
             _stop(pool)
             raise
-        results |= {k: f.result() for f, k in futures.items() if not f.cancelled()}
     if queue is not None:
         queue.close()
     return _finish(todo, tasks, [results[k] for k in range(len(tasks))])
+
+
+def _result_or_read_here(fut, k: int, board: _Board) -> _Part:
+    """A worker's part; if the worker died (killed, out of memory), the task read here."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return fut.result()
+    except BrokenProcessPool:
+        part = board.run_here(k)
+        part.stats.warn("a worker process ended abruptly; its part was read again by the main one")
+        return part
 
 
 class _Board:

@@ -144,3 +144,20 @@ def test_jobs_sets_the_worker_processes_and_keeps_the_result(demo_dir, tmp_path)
     assert docs[0] == docs[1]
     proc = run("analyze", cap, "--jobs", "0")
     assert proc.returncode == 2 and "--jobs" in proc.stderr
+
+
+def test_out_of_memory_is_one_line(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import cranewatch.run as run_mod
+    from cranewatch.cli import app
+
+    def exhausted(*_args, **_kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(run_mod, "analyze", exhausted)
+    cap = tmp_path / "x.pcap"
+    cap.write_bytes(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
+    result = CliRunner().invoke(app, ["analyze", str(cap), "-q"])
+    assert result.exit_code == 2
+    assert result.stderr == "cranewatch: error: out of memory; try --jobs 1 or fewer captures\n"

@@ -210,6 +210,9 @@ def _guarded(work) -> int:
         name = exc.filename if exc.filename is not None else ""
         typer.echo(f"cranewatch: error: {name}: {exc.strerror or exc}", err=True)
         return EXIT_USAGE
+    except MemoryError:
+        typer.echo("cranewatch: error: out of memory; try --jobs 1 or fewer captures", err=True)
+        return EXIT_USAGE
 
 
 def main() -> None:

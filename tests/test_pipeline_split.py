@@ -72,6 +72,9 @@ def assert_same(split: pipeline._Part, whole: pipeline._Part) -> None:
     assert [asdict(f) for f in split.flows.flows()] == [asdict(f) for f in whole.flows.flows()]
     assert split.hosts.macs() == whole.hosts.macs()
     assert split.hosts.mac_ips() == whole.hosts.mac_ips()
+    # in the same order too: it decides an asset's first address and which MAC claims an IP
+    assert list(split.hosts.macs()) == list(whole.hosts.macs())
+    assert list(split.hosts.mac_ips()) == list(whole.hosts.mac_ips())
     assert split.hosts.ips_without_mac() == whole.hosts.ips_without_mac()
 
     def key(e):

@@ -74,7 +74,9 @@ def analyze(
     the order given. A large uncompressed capture is also cut into byte ranges
     read in parallel (see sources/split.py); the merged result is the one-process
     result, except that deep parsers' per-flow packet limits apply per range, so
-    a flow spanning k ranges may get up to k x `per_flow` parsed packets.
+    a flow spanning k ranges may get up to k x `per_flow` parsed packets, and
+    that past the flow budget (inventory/flows.py) which flows end up folded
+    depends on the ranges; totals, assets and findings do not.
     """
     with _fewer_gc_passes():
         return _analyze(paths, site, progress, jobs)

@@ -61,7 +61,7 @@ class Conversations:
             record = self._records.get(key)
             if record is None:
                 record = self._records[key] = _empty_like(f)
-            _absorb(record, f, swapped=key[-3], pieces=_pieces(key))
+            _absorb(record, f, swapped=key[-3])
 
     def merge(self, other: Conversations) -> None:
         """Another table's records, as if its flows had been folded here."""
@@ -70,7 +70,7 @@ class Conversations:
             if mine is None:
                 self._records[key] = dataclasses.replace(theirs)
             else:
-                _absorb(mine, theirs, swapped=key[-3], pieces=_pieces(key))
+                _absorb(mine, theirs, swapped=key[-3])
 
     def records(self) -> list[Flow]:
         """Copies of the records (callers label them with services and names)."""
@@ -95,18 +95,7 @@ def _empty_like(f: Flow) -> Flow:
     )
 
 
-def _pieces(key: tuple) -> bool:
-    """TCP without a SYN either way: pieces of long-lived sessions, not new connections.
-
-    A session idle long enough to be folded comes back as a new 5-tuple row on
-    its next keep-alive; counting each piece as a connection would make a
-    keep-alive timer look like beaconing. Such a record keeps one start.
-    """
-    proto, orig_syn, resp_syn = key[0], key[7], key[8]
-    return proto == 6 and not orig_syn and not resp_syn
-
-
-def _absorb(record: Flow, f: Flow, swapped: bool, pieces: bool) -> None:
+def _absorb(record: Flow, f: Flow, swapped: bool) -> None:
     record.first_ts = min(record.first_ts, f.first_ts)
     record.last_ts = max(record.last_ts, f.last_ts)
     record.orig_pkts += f.orig_pkts
@@ -121,9 +110,6 @@ def _absorb(record: Flow, f: Flow, swapped: bool, pieces: bool) -> None:
         starts = f.connection_starts()
         sizes = [f.resp_bytes if swapped else f.orig_bytes] if len(starts) == 1 else []
     record.connections += f.connections
-    if pieces:
-        record.starts = [record.first_ts]
-        return
     record.starts = _earliest(record.starts + starts)
     record.sizes = (record.sizes + sizes)[:STARTS_CAP]
 

@@ -210,7 +210,7 @@ class HostTable:
         for (m,), (p, b) in zip(rkeys, rcnt, strict=True):
             if m in out:
                 out[m].pkts_recv, out[m].bytes_recv = p, b
-        return out
+        return _by_first_seen(out)
 
     def mac_ips(self) -> dict[tuple[int, str], PairStats]:
         """(source MAC, source IP) pairs: which addresses each MAC sends from."""
@@ -225,7 +225,7 @@ class HostTable:
             else:
                 st.pkts += p
                 st.first_ts, st.last_ts = min(st.first_ts, f), max(st.last_ts, la)
-        return out
+        return _by_first_seen(out)
 
     def ips_without_mac(self) -> dict[str, IpStats]:
         """Source IPs of packets on links that carry no MAC addresses."""
@@ -241,7 +241,17 @@ class HostTable:
                 st.pkts += p
                 st.bytes += b
                 st.first_ts, st.last_ts = min(st.first_ts, f), max(st.last_ts, la)
-        return out
+        return _by_first_seen(out)
+
+
+def _by_first_seen(stats: dict) -> dict:
+    """In order of first packet (then key): the same whatever order the table rows came in.
+
+    Why: rows follow the order chunks and merged tables were folded in, which
+    depends on how the captures were split over processes; the inventory (the
+    order of an asset's addresses, which MAC claims a shared IP first) must not.
+    """
+    return dict(sorted(stats.items(), key=lambda kv: (kv[1].first_ts, kv[0])))
 
 
 def _chunk_groups(p: Packets) -> dict[str, np.ndarray] | None:

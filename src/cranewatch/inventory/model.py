@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+_SYN = 0x02
+
 
 @dataclass(slots=True)
 class Flow:
@@ -57,16 +59,19 @@ class Flow:
     def connection_starts(self) -> list[float]:
         """When each connection this record stands for began: what beaconing counts.
 
-        TCP: one connection, one start (the SYN, or the first packet seen); a
-        long-lived session that idles between keep-alives is not reconnecting.
-        UDP has no connections: a 5-tuple reused after >= 1 s of silence (NTP
-        polling from port 123, a DNS forwarder's fixed source port) starts
-        again. A folded record already holds its members' starts.
+        TCP: one connection, one start (its first packet, when a SYN was seen
+        either way); a long-lived session that idles between keep-alives is
+        not reconnecting. A TCP flow without any SYN began before the capture,
+        or is the tail of a session folded while idle (inventory/fold.py): its
+        first packet is no connection start. UDP has no connections: a 5-tuple
+        reused after >= 1 s of silence (NTP polling from port 123, a DNS
+        forwarder's fixed source port) starts again. A folded record already
+        holds its members' starts.
         """
         if self.connections > 1:
             return sorted(self.starts)
         if self.proto == 6:
-            return [self.first_ts]
+            return [self.first_ts] if (self.orig_flags | self.resp_flags) & _SYN else []
         return sorted({self.first_ts, *self.starts})
 
     @property

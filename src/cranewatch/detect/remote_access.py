@@ -33,6 +33,7 @@ from cranewatch.detect._flows import service_of, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
 from cranewatch.inventory.direction import EPHEMERAL, SYN, Direction, direction
+from cranewatch.inventory.model import pair_key
 from cranewatch.inventory.services import service_for_port
 from cranewatch.knowledge import Knowledge, RemoteTool
 
@@ -80,12 +81,6 @@ def _flow_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) ->
     return (l4, one, other) if one <= other else (l4, other, one)
 
 
-def _pair_key(l4: str | None, a: str | None, ap: int, b: str | None, bp: int) -> tuple:
-    """Both addresses and the lower port: every connection of a client to one service."""
-    one, other = sorted((a or "", b or ""))
-    return (l4, one, other, min(ap, bp))
-
-
 class _Evidence:
     """Events and DNS answers indexed for flow look-ups."""
 
@@ -100,7 +95,7 @@ class _Evidence:
                         self.names.setdefault(str(pair[1]), str(pair[0]))
             if e.l4 and e.src_ip and e.dst_ip:
                 self.by_flow[_flow_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
-                self.by_pair[_pair_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
+                self.by_pair[pair_key(e.l4, e.src_ip, e.sport, e.dst_ip, e.dport)].append(e)
 
     def for_flow(self, f: Any) -> list[Any]:
         """Events of the flow, else those of the client's other connections to that service.
@@ -113,7 +108,7 @@ class _Evidence:
             own = self.by_flow.get(_flow_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port))
             if own:
                 return own
-        return self.by_pair.get(_pair_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
+        return self.by_pair.get(pair_key(f.l4, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port), [])
 
 
 def _identify(

@@ -19,7 +19,7 @@ import numpy as np
 
 from cranewatch.decode.addr import mac_int, mac_str
 from cranewatch.decode.events import Event
-from cranewatch.inventory.model import Asset, Flow
+from cranewatch.inventory.model import Asset, Flow, pair_key
 from cranewatch.inventory.services import service_for_port
 
 # A MAC that sends with more distinct IPs than this is taken as a router.
@@ -125,12 +125,12 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
         if flow is not None:
             targets = [flow]
         else:
-            targets = folded.get(_pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport), [])
+            targets = folded.get(pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport), [])
         server_name = ev.fields.get("server_name")
         if (ev.fields.get("count") or 1) > 1 and ev.proto != "container-ids":
             if by_pair is None:
                 by_pair = _flows_by_pair(flows)
-            key = _pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport)
+            key = pair_key(proto, ev.src_ip, ev.sport, ev.dst_ip, ev.dport)
             if (service, key) not in broadcast:
                 broadcast.add((service, key))
                 for other in by_pair.get(key, ()):
@@ -152,16 +152,10 @@ def name_flows(flows: list[Flow], events: list[Event]) -> None:
             flow.name = dns_names.get(flow.resp_ip)
 
 
-def _pair_key(proto: int, a_ip: str, a_port: int, b_ip: str | None, b_port: int) -> tuple:
-    """Both addresses (either order) and the lower port: the service port of a client's flows."""
-    ips = (a_ip, b_ip or "") if a_ip <= (b_ip or "") else (b_ip or "", a_ip)
-    return (proto, *ips, min(a_port, b_port))
-
-
 def _flows_by_pair(flows: Iterable[Flow]) -> dict[tuple, list[Flow]]:
     out: dict[tuple, list[Flow]] = defaultdict(list)
     for f in flows:
-        out[_pair_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port)].append(f)
+        out[pair_key(f.proto, f.orig_ip, f.orig_port, f.resp_ip, f.resp_port)].append(f)
     return out
 
 

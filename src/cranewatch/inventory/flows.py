@@ -27,10 +27,9 @@ import numpy as np
 from cranewatch.decode.addr import ip_str, mac_str
 from cranewatch.decode.packets import Packets
 from cranewatch.inventory.fold import Conversations
-from cranewatch.inventory.model import Flow
+from cranewatch.inventory.model import STARTS_CAP, Flow
 from cranewatch.sources.batch import RawBatch
 
-STARTS_CAP = 2000  # flow (re)start timestamps kept per flow
 IDLE_RESTART = 1.0  # seconds of silence after which an originator packet restarts a flow
 # Flows kept one by one; past this, the quarter idle the longest is folded into
 # per-conversation records (inventory/fold.py), so memory stops growing with time.
@@ -363,9 +362,7 @@ class FlowTable:
         prev_last = self._merge(s, rows, is_new)
         self._folded.merge(other._folded)
         if other._starts:
-            orow = np.concatenate([r for r, _, _ in other._starts])
-            cts = np.concatenate([t for _, t, _ in other._starts])
-            cdir = np.concatenate([d for _, _, d in other._starts])
+            orow, cts, cdir = other._flat_starts()
             # other's first packet of a flow this table had is a start only after a silence
             head = cts == o["ts"][orow, 0]
             keep = ~head | is_new[orow] | (cts - prev_last[orow] >= IDLE_RESTART)
@@ -394,11 +391,19 @@ class FlowTable:
         if self._starts:
             remap = np.full(n, -1, dtype=np.int64)
             remap[keep] = np.arange(k)
-            rows = remap[np.concatenate([r for r, _, _ in self._starts])]
+            rows, ts, dirs = self._flat_starts()
+            rows = remap[rows]
             ok = rows >= 0
-            ts = np.concatenate([t for _, t, _ in self._starts])[ok]
-            dirs = np.concatenate([d for _, _, d in self._starts])[ok]
-            self._starts = [(rows[ok], ts, dirs)] if ok.any() else []
+            self._starts = [(rows[ok], ts[ok], dirs[ok])] if ok.any() else []
+
+    def _flat_starts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The restart candidates (rows, times, directions) as one set of arrays, kept so.
+
+        Why kept: a fold builds its flows in batches, each reading them all.
+        """
+        if len(self._starts) > 1:
+            self._starts = [tuple(np.concatenate(col) for col in zip(*self._starts, strict=True))]
+        return self._starts[0]
 
     # ------------------------------------------------------------------ results
     def flows(self) -> list[Flow]:
@@ -482,9 +487,8 @@ class FlowTable:
             return per_row
         slot = np.full(self._index.n, -1, dtype=np.int64)
         slot[rows] = np.arange(len(rows))
-        at = slot[np.concatenate([r for r, _, _ in self._starts])]
-        ts = np.concatenate([t for _, t, _ in self._starts])
-        dirs = np.concatenate([d for _, _, d in self._starts])
+        start_rows, ts, dirs = self._flat_starts()
+        at = slot[start_rows]
         wanted = at >= 0
         at, ts, dirs = at[wanted], ts[wanted], dirs[wanted]
         mine = dirs == self._t["meta"][rows[at], 0]

@@ -20,9 +20,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from cranewatch.inventory.direction import SYN, direction
-from cranewatch.inventory.model import Flow
-
-STARTS_CAP = 2000  # connection starts (and sizes) kept per record: the earliest
+from cranewatch.inventory.model import STARTS_CAP, Flow
 
 
 def fold_key(f: Flow) -> tuple:
@@ -115,4 +113,5 @@ def _absorb(record: Flow, f: Flow, swapped: bool) -> None:
 
 
 def _earliest(starts: list[float]) -> list[float]:
+    """The earliest STARTS_CAP starts."""
     return starts if len(starts) <= STARTS_CAP else sorted(starts)[:STARTS_CAP]

@@ -6,6 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SYN = 0x02
+STARTS_CAP = 2000  # start times kept per flow and direction, and per folded record
+
+
+def pair_key(proto: object, a_ip: str | None, a_port: int, b_ip: str | None, b_port: int) -> tuple:
+    """Both addresses (either order) and the lower port: every connection of a client to a service.
+
+    Why the lower port: the client's ephemeral port is what varies between its
+    connections; `proto` may be a number or a name, as long as a caller is consistent.
+    """
+    ips = sorted((a_ip or "", b_ip or ""))
+    return (proto, *ips, min(a_port, b_port))
 
 
 @dataclass(slots=True)

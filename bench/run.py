@@ -5,13 +5,14 @@ Every tool reads the same capture in the same run, round-robin, each timed by
 noisy shared machine moves all tools alike and the ratios stay meaningful.
 
     python bench/run.py                       # generates bench/data/ot5m.pcap if missing
-    python bench/run.py --repeat 5 --slow-repeat 1 --large --out bench/data/results.md
+    python bench/run.py --repeat 5 --slow-repeat 1 --large --rotated --out bench/data/results.md
 
 Rows: `cat` (disk), `tcpdump -r F -w /dev/null`, full `cranewatch analyze F
 --json out -q` (inventory, flows, app fields, all detectors, JSON), `tshark -r F
 -q -z conv,ip`, the dpkt flow loop (bench/dpkt_flows.py); optionally the 4x
 file (RSS must not grow with length), two captures on two cores against one,
-and a 10k-packet capture (start-up cost).
+a 10k-packet capture (start-up cost), and the file cut into 1,000 rotated
+files as `tcpdump -C` writes them (`--rotated`: the cost of many files).
 """
 
 from __future__ import annotations
@@ -90,6 +91,25 @@ def ensure_capture(path: Path, packets: int, seed: int) -> Path:
     return path
 
 
+def ensure_rotated(path: Path, files: int) -> list[Path]:
+    """`path` cut into `files` consecutive pcaps, as `tcpdump -C` writes a long capture."""
+    folder = path.with_name(f"{path.stem}-rot{files}")
+    out = [folder / f"{path.stem}.{k:04d}.pcap" for k in range(files)]
+    if all(p.exists() for p in out):
+        return out
+    print(f"cutting {path} into {files} files...", file=sys.stderr)
+    folder.mkdir(exist_ok=True)
+    data = memoryview(path.read_bytes())
+    offsets, p = [], 24
+    while p + 16 <= len(data):
+        offsets.append(p)
+        p += 16 + int.from_bytes(data[p + 8 : p + 12], "little")
+    cuts = [offsets[len(offsets) * k // files] for k in range(files)] + [len(data)]
+    for k, target in enumerate(out):
+        target.write_bytes(bytes(data[:24]) + bytes(data[cuts[k] : cuts[k + 1]]))
+    return out
+
+
 def cranewatch_cmd(paths: list[Path], json_out: Path) -> list[str]:
     exe = shutil.which("cranewatch")
     base = [exe] if exe else [PY, "-m", "cranewatch"]
@@ -132,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow-repeat", type=int, default=1, help="rounds of tshark and dpkt")
     ap.add_argument("--skip", action="append", default=[], help="tshark, dpkt, tcpdump, cat")
     ap.add_argument("--large", action="store_true", help="also a 4x file (RSS growth)")
+    ap.add_argument("--rotated", action="store_true", help="also the file cut in 1,000 files")
     ap.add_argument("--no-extras", action="store_true", help="no two-core or 10k-packet rows")
     ap.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = ap.parse_args(argv)
@@ -179,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         extras.append(
             Row("cranewatch analyze, 4x file", cranewatch_cmd([big], work / "e.json"),
                 count_packets(big), big.stat().st_size)
+        )  # fmt: skip
+
+    if args.rotated:
+        parts = ensure_rotated(path, 1000)
+        extras.append(
+            Row("cranewatch, same in 1,000 files", cranewatch_cmd(parts, work / "g.json"), n, size)
         )  # fmt: skip
 
     started = time.monotonic()

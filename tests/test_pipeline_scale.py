@@ -93,8 +93,8 @@ def test_pool_equals_one_process(ot_capture, captures):
 
 
 def test_pool_with_more_captures_than_workers(ot_capture, captures):
-    """Four captures on two processes: this one reads the tasks no worker took; same result."""
-    paths = [ot_capture, captures / REAL[0], captures / REAL[1], ot_capture]
+    """Four captures on two processes, in two groups: what one process reading all gives."""
+    paths = [captures / REAL[0], captures / REAL[1], ot_capture, captures / REAL[2]]
     calls = []
     pooled = analyze(paths, jobs=2, progress=lambda *a: calls.append(a))
     serial = analyze(paths, jobs=1)
@@ -104,6 +104,51 @@ def test_pool_with_more_captures_than_workers(ot_capture, captures):
     total = sum(p.stat().st_size for p in paths)
     assert calls[-1] == (total, total, sum(s.packets for s in serial.inputs))
     assert all(a[0] <= a[1] for a in calls)
+
+
+def _rotate(path: Path, folder: Path, files: int) -> list[Path]:
+    """`path` cut into `files` consecutive pcaps, as tcpdump -C would write them."""
+    data = path.read_bytes()
+    offsets = [o for o, _ in _record_spans(data)]
+    cuts = [offsets[len(offsets) * k // files] for k in range(files)] + [len(data)]
+    out = []
+    for k in range(files):
+        part = folder / f"rot{k:04d}.pcap"
+        part.write_bytes(data[:24] + data[cuts[k] : cuts[k + 1]])
+        out.append(part)
+    return out
+
+
+def _record_spans(data: bytes):
+    import struct
+
+    p = 24
+    while p + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, p + 8)[0]
+        yield p, caplen
+        p += 16 + caplen
+
+
+def test_rotated_captures_read_like_one_file(ot_capture, tmp_path):
+    """Forty rotated files give the flows, assets and findings of the file they were cut from.
+
+    Per-flow parse limits last across a process's files: the deep parsers see
+    what they see in the one file, not forty times the first packets of each
+    polling flow.
+    """
+    whole = analyze([ot_capture], jobs=1)
+    files = _rotate(ot_capture, tmp_path, 40)
+    for jobs in (1, 2):
+        rotated = analyze(files, jobs=jobs)
+        assert [asdict(f) for f in rotated.flows] == [asdict(f) for f in whole.flows], jobs
+        assert rotated.assets == whole.assets and rotated.findings == whole.findings
+        assert sum(s.packets for s in rotated.inputs) == whole.inputs[0].packets
+    serial = analyze(files, jobs=1)
+
+    def fact(e):
+        return (e.proto, e.ts, e.src_ip, e.dst_ip, repr(e.fields))
+
+    assert sorted(map(fact, serial.events)) == sorted(map(fact, whole.events))
 
 
 def test_pool_skips_files_that_are_not_captures(ot_capture, tmp_path):

@@ -59,7 +59,7 @@ def record_offsets(path: Path) -> list[int]:
 
 
 def one_piece(path: Path, parsers) -> pipeline._Part:
-    return pipeline._read_capture(0, open_capture(path), parsers, None)
+    return pipeline._read_captures([(0, open_capture(path))], parsers, None)
 
 
 def in_ranges(plan: SplitPlan, parsers) -> pipeline._Part | None:
@@ -68,7 +68,7 @@ def in_ranges(plan: SplitPlan, parsers) -> pipeline._Part | None:
 
 
 def assert_same(split: pipeline._Part, whole: pipeline._Part) -> None:
-    assert split.stats == whole.stats
+    assert split.inputs == whole.inputs
     assert [asdict(f) for f in split.flows.flows()] == [asdict(f) for f in whole.flows.flows()]
     assert split.hosts.macs() == whole.hosts.macs()
     assert split.hosts.mac_ips() == whole.hosts.mac_ips()
@@ -113,7 +113,7 @@ def test_cuts_at_every_awkward_offset(ot_capture, parsers):
         split = in_ranges(plan, parsers)
         assert split is not None, kind
         assert_same(split, whole)
-    assert whole.stats.packets == len(offs)
+    assert whole.inputs[0].packets == len(offs)
 
 
 def test_many_ranges_and_exact_event_numbers(ot_capture, parsers):
@@ -123,7 +123,7 @@ def test_many_ranges_and_exact_event_numbers(ot_capture, parsers):
     assert plan.parts == 7
     split = in_ranges(plan, parsers)
     assert_same(split, whole)
-    assert max(e.ref[1] for e in split.events.events()) < whole.stats.packets
+    assert max(e.ref[1] for e in split.events.events()) < whole.inputs[0].packets
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -145,9 +145,8 @@ def test_wrong_boundary_is_caught_and_read_in_one_piece(ot_capture, parsers):
     parts = [pipeline._read_range(0, bad, i, parsers) for i in range(2)]
     assert not parts[0].clean_end
     assert pipeline._join_ranges(bad, parts) is None
-    capture = open_capture(ot_capture)
-    tasks = [pipeline._Task(0, str(ot_capture), bad.size(i), bad, i) for i in range(2)]
-    (fixed,) = pipeline._finish([(0, capture)], tasks, parts)
+    tasks = [pipeline._Task(((0, str(ot_capture)),), bad.size(i), bad, i) for i in range(2)]
+    (fixed,) = pipeline._finish(tasks, parts)
     assert_same(fixed, whole)
 
 
@@ -157,7 +156,7 @@ def test_truncated_and_damaged_files(ot_capture, parsers, tmp_path):
     cut = tmp_path / "cut.pcap"  # last record cut short: an error only the last range sees
     cut.write_bytes(data[:-10])
     whole = one_piece(cut, parsers)
-    assert whole.stats.errors == 1
+    assert whole.inputs[0].errors == 1
     split = in_ranges(plan_split(open_capture(cut), 2, cuts=[len(data) // 2]), parsers)
     assert split is not None
     assert_same(split, whole)
@@ -169,10 +168,10 @@ def test_truncated_and_damaged_files(ot_capture, parsers, tmp_path):
     plan = plan_split(open_capture(bad), 2, cuts=[len(data) // 2])
     parts = [pipeline._read_range(0, plan, i, parsers) for i in range(2)]
     assert pipeline._join_ranges(plan, parts) is None
-    tasks = [pipeline._Task(0, str(bad), plan.size(i), plan, i) for i in range(2)]
-    (fixed,) = pipeline._finish([(0, open_capture(bad))], tasks, parts)
+    tasks = [pipeline._Task(((0, str(bad)),), plan.size(i), plan, i) for i in range(2)]
+    (fixed,) = pipeline._finish(tasks, parts)
     assert_same(fixed, whole)
-    assert fixed.stats.skipped_bytes > 0
+    assert fixed.inputs[0].skipped_bytes > 0
 
 
 def test_gzip_and_small_files_are_not_split(ot_capture, tmp_path):

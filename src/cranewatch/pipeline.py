@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cranewatch.decode import payload_scan
-from cranewatch.decode.dispatch import DeepParser, load_parsers
+from cranewatch.decode.dispatch import DeepParser, FlowLimits, load_parsers
 from cranewatch.decode.events import Event
 from cranewatch.decode.l2l4 import decode_l2l4
 from cranewatch.detect import run_all
@@ -38,9 +38,9 @@ if TYPE_CHECKING:  # site.py builds pydantic models at import: only a --site run
 
 # Below this many bytes of input in all, captures are read in this process
 POOL_MIN_BYTES = 64 << 20
-# Bytes this process reads while a spawned worker starts (~0.3 s at ~250 MB/s):
-# the first range of a split capture, read here, is longer by that much.
-WORKER_START_BYTES = 80 << 20
+# Bytes this process reads while a spawned worker starts (~0.17 s at ~300 MB/s):
+# the first range or group of captures, read here, is longer by that much.
+WORKER_START_BYTES = 48 << 20
 
 # progress(done_bytes, total_bytes, packets): totals over all captures, after each batch
 Progress = Callable[[int, int, int], None]
@@ -69,14 +69,16 @@ def analyze(
     """Read every capture, build the inventory, run every detector.
 
     A file that is not a capture is reported in `not_captures` and skipped; the
-    others are still analysed. Captures are read by a pool of `jobs` processes
-    (default: one per core, when they hold POOL_MIN_BYTES or more) and merged in
-    the order given. A large uncompressed capture is also cut into byte ranges
-    read in parallel (see sources/split.py); the merged result is the one-process
-    result, except that deep parsers' per-flow packet limits apply per range, so
-    a flow spanning k ranges may get up to k x `per_flow` parsed packets, and
-    that past the flow budget (inventory/flows.py) which flows end up folded
-    depends on the ranges; totals, assets and findings do not.
+    others are still analysed. Captures are read by `jobs` processes (default:
+    one per core, when they hold POOL_MIN_BYTES or more), each taking a group of
+    consecutive captures, and merged in the order given. With fewer captures
+    than processes, a large uncompressed one is cut into byte ranges read in
+    parallel instead (see sources/split.py). The merged result is the
+    one-process result, except that deep parsers' per-flow packet limits apply
+    per group or range, so a flow spanning k of them may get up to k x
+    `per_flow` parsed packets (and its repeated facts counted that much more),
+    and that past the flow budget (inventory/flows.py) which flows end up
+    folded depends on where reading was cut; totals, assets and findings do not.
     """
     with _fewer_gc_passes():
         return _analyze(paths, site, progress, jobs)
@@ -95,14 +97,14 @@ def _analyze(
     cores = jobs or os.cpu_count() or 1
     if jobs is None and sum(_size(c.path) for _, c in todo) < POOL_MIN_BYTES:
         cores = 1  # starting workers costs more than reading a few small files
-    tasks = _plan_tasks(todo, cores)
-    if min(cores, len(tasks)) > 1:
-        parts = _read_in_pool(todo, tasks, min(cores, len(tasks)), progress)
+    tasks = _plan_tasks(todo, cores) if cores > 1 else []
+    if len(tasks) > 1:
+        parts = _read_in_pool(tasks, min(cores, len(tasks)), progress)
     else:
-        parts = _read_in_process(todo, progress)
+        parts = [_read_in_process(todo, progress)] if todo else []
     # the first part is the accumulator: a copy of its tables would only cost memory
-    acc = parts[0] if parts else _Part(InputStats(""), FlowTable(), HostTable(), EventLog())
-    inputs: list[InputStats] = [p.stats for p in parts]
+    acc = parts[0] if parts else _Part([], FlowTable(), HostTable(), EventLog())
+    inputs: list[InputStats] = [stats for p in parts for stats in p.inputs]
     for part in parts[1:]:
         acc.flows.merge(part.flows)
         acc.hosts.merge(part.hosts)
@@ -142,9 +144,9 @@ def _fewer_gc_passes():
 
 @dataclass
 class _Part:
-    """What reading one capture (or one range of it) gives: compact, picklable."""
+    """What reading consecutive captures (or one range of one) gives: compact, picklable."""
 
-    stats: InputStats
+    inputs: list[InputStats]  # one per capture read, in order
     flows: FlowTable
     hosts: HostTable
     events: EventLog
@@ -155,17 +157,26 @@ class _Part:
 
 @dataclass(frozen=True)
 class _Task:
-    """One unit of pool work: a whole capture, or range `part` of a split one."""
+    """One unit of pool work: consecutive whole captures, or range `part` of a split one."""
 
-    index: int
-    path: str
+    captures: tuple[tuple[int, str], ...]  # (position in the run, path)
     size: int
     plan: SplitPlan | None = None
     part: int = 0
 
 
 def _plan_tasks(todo: list[tuple[int, Capture]], cores: int) -> list[_Task]:
-    """A task per capture; a large one is split so that all cores have work."""
+    """Work for `cores` processes: large captures split, many captures grouped.
+
+    Fewer captures than cores: each is split in byte ranges when it can be.
+    More: consecutive captures are grouped into `cores` tasks of about equal
+    bytes, the first (read here while workers start) WORKER_START_BYTES longer.
+    A group, not a capture, is the unit because one process reads it with one
+    set of tables and per-flow parse limits: rotated captures then cost about
+    what one file of the same packets costs.
+    """
+    if len(todo) >= cores:
+        return _groups(todo, cores)
     per_capture = cores // max(1, len(todo))
     tasks = []
     for index, capture in todo:
@@ -173,54 +184,82 @@ def _plan_tasks(todo: list[tuple[int, Capture]], cores: int) -> list[_Task]:
             plan_split(capture, per_capture, lead=WORKER_START_BYTES) if per_capture > 1 else None
         )
         if plan is None:
-            tasks.append(_Task(index, capture.path, _size(capture.path)))
+            tasks.append(_Task(((index, capture.path),), _size(capture.path)))
             continue
         for i in range(plan.parts):
-            tasks.append(_Task(index, capture.path, plan.size(i), plan, i))
+            tasks.append(_Task(((index, capture.path),), plan.size(i), plan, i))
     return tasks
 
 
-def _read_in_process(todo: list[tuple[int, Capture]], progress: Progress | None) -> list[_Part]:
-    """Captures one after the other in this process (one capture, or jobs=1)."""
-    parsers = load_parsers()
-    total = sum(_size(c.path) for _, c in todo)
-    parts = []
-    bytes_before = packets_before = 0
-    for index, capture in todo:
-        report = None
-        if progress is not None:
+def _groups(todo: list[tuple[int, Capture]], cores: int) -> list[_Task]:
+    """Consecutive captures in `cores` groups; a capture goes where its middle byte falls."""
+    sizes = [_size(capture.path) for _, capture in todo]
+    total = sum(sizes)
+    lead = min(WORKER_START_BYTES, total // (2 * cores))
+    cuts = [lead + (total - lead) * j / cores for j in range(1, cores)]
+    members: list[list[int]] = [[] for _ in range(cores)]
+    start = 0
+    for i, size in enumerate(sizes):
+        members[sum(cut <= start + size / 2 for cut in cuts)].append(i)
+        start += size
+    return [
+        _Task(tuple((todo[i][0], todo[i][1].path) for i in group), sum(sizes[i] for i in group))
+        for group in members
+        if group
+    ]
 
-            def report(position: int, packets: int, _at=(bytes_before, packets_before)) -> None:
-                progress(_at[0] + position, total, _at[1] + packets)
 
-        parts.append(_read_capture(index, capture, parsers, report))
-        bytes_before += _size(capture.path)
-        packets_before += parts[-1].stats.packets
-    return parts
+def _read_in_process(todo: list[tuple[int, Capture]], progress: Progress | None) -> _Part:
+    """Every capture, one after the other, in this process (small inputs, or jobs=1)."""
+    report = None
+    if progress is not None:
+        total = sum(_size(capture.path) for _, capture in todo)
+
+        def report(position: int, packets: int) -> None:
+            progress(position, total, packets)
+
+    return _read_captures(todo, load_parsers(), report)
 
 
-def _read_capture(
-    index: int, capture: Capture | RangeCapture, parsers, report: Callable[[int, int], None] | None
+def _read_captures(
+    captures: Sequence[tuple[int, Capture | RangeCapture]],
+    parsers,
+    report: Callable[[int, int], None] | None,
 ) -> _Part:
-    """Stream one capture into fresh tables; memory follows flows and hosts, not packets."""
-    part = _Part(capture.stats, FlowTable(), HostTable(), EventLog())
-    deep = DeepParser(index, parsers)
-    packet_no = 0
-    for batch in capture.batches():
-        pk = decode_l2l4(batch)
-        part.unsupported += _count_unsupported(pk, capture.stats)
-        part.flows.add(pk, batch)
-        part.hosts.add(pk, batch)
-        part.events.add(deep.run(batch, pk, packet_no))
-        part.events.add(payload_scan.scan(batch, pk, index, packet_no))
-        part.events.add(payload_scan.scan_signatures(batch, pk, None, index, packet_no))
-        packet_no += len(batch)
-        if report is not None:
-            report(capture.position, packet_no)
-    for line in deep.warnings():
-        capture.stats.warn(line)
-    if isinstance(capture, RangeCapture):
-        part.clean_end, part.state = capture.clean_end, capture.state
+    """Stream captures, in order, into one set of tables.
+
+    Memory follows flows and hosts, not packets or files. The per-flow parse
+    limits last across the captures (see FlowLimits); reading them as one
+    part is then what merging one part per capture would give, flows that
+    cross a file boundary included. `report(position, packets)` counts bytes
+    and packets from the first capture's start.
+    """
+    part = _Part([], FlowTable(), HostTable(), EventLog())
+    limits = FlowLimits(len(parsers))
+    bytes_before = packets_before = 0
+    for index, capture in captures:
+        stats = capture.stats
+        part.inputs.append(stats)
+        deep = DeepParser(index, parsers, limits)
+        packet_no = 0
+        for batch in capture.batches():
+            pk = decode_l2l4(batch)
+            part.unsupported += _count_unsupported(pk, stats)
+            part.flows.add(pk, batch)
+            part.hosts.add(pk, batch)
+            part.events.add(deep.run(batch, pk, packet_no))
+            part.events.add(payload_scan.scan(batch, pk, index, packet_no))
+            part.events.add(payload_scan.scan_signatures(batch, pk, None, index, packet_no))
+            packet_no += len(batch)
+            if report is not None:
+                report(bytes_before + capture.position, packets_before + packet_no)
+        for line in deep.warnings():
+            stats.warn(line)
+        if isinstance(capture, RangeCapture):
+            part.clean_end, part.state = capture.clean_end, capture.state
+        else:
+            bytes_before += _size(capture.path)
+        packets_before += packet_no
     return part
 
 
@@ -228,7 +267,7 @@ def _read_capture(
 
 
 def _read_range(index: int, plan: SplitPlan, i: int, parsers, report=None) -> _Part:
-    return _read_capture(index, RangeCapture(plan, i), parsers, report)
+    return _read_captures([(index, RangeCapture(plan, i))], parsers, report)
 
 
 def _join_ranges(plan: SplitPlan, parts: list[_Part]) -> _Part | None:
@@ -242,20 +281,20 @@ def _join_ranges(plan: SplitPlan, parts: list[_Part]) -> _Part | None:
     """
     last = len(parts) - 1
     for i, part in enumerate(parts):
-        errors = part.stats.errors - part.unsupported
+        errors = part.inputs[0].errors - part.unsupported
         if i < last and (errors or not part.clean_end or part.state != plan.state):
             return None
         if i == last and errors != (0 if part.clean_end else 1):
             return None
     out = parts[0]
-    stats = out.stats
+    (stats,) = out.inputs
     before = stats.packets
     for part in parts[1:]:
         out.events.merge(part.events, shift=before)
-        before += part.stats.packets
+        before += part.inputs[0].packets
         out.flows.merge(part.flows)
         out.hosts.merge(part.hosts)
-        _add_stats(stats, part.stats)
+        _add_stats(stats, part.inputs[0])
     if len(stats.warnings) > MAX_WARNINGS:
         return None  # capped per range: the one-process list may differ
     return out
@@ -277,24 +316,22 @@ def _add_stats(stats: InputStats, more: InputStats) -> None:
         stats.warn(w)
 
 
-def _finish(todo: list[tuple[int, Capture]], tasks: list[_Task], results: list[_Part]):
-    """One part per capture, in the order given: split ones joined, or re-read here."""
-    by_index: dict[int, list[tuple[_Task, _Part]]] = {}
-    for task, part in zip(tasks, results, strict=True):
-        by_index.setdefault(task.index, []).append((task, part))
-    parsers = None
+def _finish(tasks: list[_Task], results: list[_Part]) -> list[_Part]:
+    """The parts in the order given, the ranges of a split capture joined (or re-read here)."""
     out = []
-    for index, capture in todo:
-        pairs = by_index[index]
-        plan = pairs[0][0].plan
+    k = 0
+    while k < len(tasks):
+        plan = tasks[k].plan
         if plan is None:
-            out.append(pairs[0][1])
+            out.append(results[k])
+            k += 1
             continue
-        joined = _join_ranges(plan, [p for _, p in sorted(pairs, key=lambda tp: tp[0].part)])
+        joined = _join_ranges(plan, results[k : k + plan.parts])
         if joined is None:  # a wrong boundary or a damaged file: read it in one piece
-            parsers = parsers or load_parsers()
-            joined = _read_capture(index, capture, parsers, None)
+            whole = tasks[k].captures
+            joined = _run_task(_Task(whole, _size(whole[0][1])), None)
         out.append(joined)
+        k += plan.parts
     return out
 
 
@@ -304,9 +341,7 @@ _QUEUE = None  # the worker's end of the progress queue
 _PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 
 
-def _read_in_pool(
-    todo: list[tuple[int, Capture]], tasks: list[_Task], workers: int, progress: Progress | None
-) -> list[_Part]:
+def _read_in_pool(tasks: list[_Task], workers: int, progress: Progress | None) -> list[_Part]:
     """Task 0 in this process, the others on `workers - 1` spawned processes.
 
     Why this process takes a share: it is already warm, while a spawned worker
@@ -338,7 +373,7 @@ def _read_in_pool(
             raise
     if queue is not None:
         queue.close()
-    return _finish(todo, tasks, [results[k] for k in range(len(tasks))])
+    return _finish(tasks, [results[k] for k in range(len(tasks))])
 
 
 def _result_or_read_here(fut, k: int, board: _Board) -> _Part:
@@ -349,7 +384,9 @@ def _result_or_read_here(fut, k: int, board: _Board) -> _Part:
         return fut.result()
     except BrokenProcessPool:
         part = board.run_here(k)
-        part.stats.warn("a worker process ended abruptly; its part was read again by the main one")
+        part.inputs[0].warn(
+            "a worker process ended abruptly; its part was read again by the main one"
+        )
         return part
 
 
@@ -372,7 +409,7 @@ class _Board:
                 self.show()
 
         part = _run_task(self.tasks[k], report)
-        self.finished(k, part.stats.packets)
+        self.finished(k, _packets(part))
         return part
 
     def finished(self, k: int, packets: int) -> None:
@@ -389,7 +426,7 @@ class _Board:
             done, pending = wait_for(pending, timeout=_PROGRESS_EVERY, return_when=FIRST_COMPLETED)
             for fut in done:
                 if fut.exception() is None:
-                    self.finished(futures[fut], fut.result().stats.packets)
+                    self.finished(futures[fut], _packets(fut.result()))
             self.show()
 
     def show(self) -> None:
@@ -472,8 +509,14 @@ def _work(k: int, task: _Task) -> _Part:
 
 def _run_task(task: _Task, report: Callable[[int, int], None] | None) -> _Part:
     if task.plan is not None:
-        return _read_range(task.index, task.plan, task.part, load_parsers(), report)
-    return _read_capture(task.index, open_capture(task.path), load_parsers(), report)
+        ((index, _),) = task.captures
+        return _read_range(index, task.plan, task.part, load_parsers(), report)
+    captures = [(index, open_capture(path)) for index, path in task.captures]
+    return _read_captures(captures, load_parsers(), report)
+
+
+def _packets(part: _Part) -> int:
+    return sum(stats.packets for stats in part.inputs)
 
 
 def _count_unsupported(pk, stats: InputStats) -> int:

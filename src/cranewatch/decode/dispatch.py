@@ -104,6 +104,20 @@ def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
     return parsers
 
 
+class FlowLimits:
+    """Packets each flow gave each parser so far: the state behind `Selector.per_flow`.
+
+    One is shared by the captures that one process reads in a row. Why:
+    rotated captures (tcpdump -C or -G) cut one polling flow into hundreds of
+    files, and limits counted per file parsed each file's first `per_flow`
+    packets of it again: a thousand small files cost five times one big file.
+    """
+
+    def __init__(self, parsers: int) -> None:
+        self.seen: dict[tuple[str, int], int] = {}
+        self.full: list[_FullFlows | None] = [None] * parsers
+
+
 class DeepParser:
     """Runs the parsers over the selected packets of each batch of one input.
 
@@ -121,11 +135,17 @@ class DeepParser:
     and reported by `warnings()`.
     """
 
-    def __init__(self, input_index: int = 0, parsers: list[Parser] | None = None):
+    def __init__(
+        self,
+        input_index: int = 0,
+        parsers: list[Parser] | None = None,
+        limits: FlowLimits | None = None,
+    ):
         self.input_index = input_index
         self.parsers = parsers if parsers is not None else load_parsers()
-        self._per_flow_seen: dict[tuple[str, int], int] = {}
-        self._full: list[_FullFlows | None] = [None] * len(self.parsers)
+        limits = limits if limits is not None else FlowLimits(len(self.parsers))
+        self._per_flow_seen = limits.seen
+        self._full = limits.full
         self._tables = _Tables(self.parsers)
         self._text = _TextCache()
         self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields

@@ -17,8 +17,9 @@ class Selector:
     prefixes:   first payload bytes (1 to 4 bytes each), on any port.
     l2_prefixes: with `ethertypes`, the first bytes after the EtherType must
                 start with one of these (PROFINET DCP frame ids among cyclic I/O).
-    per_flow:   at most this many packets per flow per capture are parsed
-                (chatty cyclic protocols need only the first few); 0 = all.
+    per_flow:   at most this many packets per flow are parsed by one process's
+                run over consecutive captures (chatty cyclic protocols need only
+                the first few); 0 = all.
     always:     (payload offset, byte value) pairs; a packet matching one is parsed
                 even past `per_flow` (a Modbus FC43 identification reply late in
                 a polling flow).

@@ -15,12 +15,13 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any
-
-import jsonschema
+from typing import IO, TYPE_CHECKING, Any
 
 from cranewatch import __version__
 from cranewatch.report.atomic import atomic_open
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_ID = "cranewatch/findings-v1"
 SCHEMA_PATH = Path(__file__).with_name("findings-v1.schema.json")
@@ -150,6 +151,9 @@ def load_schema() -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _validator() -> jsonschema.protocols.Validator:
+    # imported here: ~80 ms that `analyze` (which writes, never reads, this file) need not pay
+    import jsonschema
+
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
@@ -157,6 +161,8 @@ def _validator() -> jsonschema.protocols.Validator:
 
 def validate(doc: Any) -> None:
     """Raise jsonschema.ValidationError (the most relevant one) if `doc` breaks the schema."""
+    import jsonschema
+
     error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         raise error

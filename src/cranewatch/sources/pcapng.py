@@ -104,25 +104,78 @@ def parse_interface(buf: bytearray, p: int, blen: int, sec: Section) -> Interfac
     return iface
 
 
-def epb_run(buf: bytearray, p: int, n: int, head, offs: list[int]) -> int:
+def epb_run(buf: bytearray, p: int, n: int, sec: Section, offs: list[int]) -> int:
     """Step over consecutive EPBs, appending their offsets to `offs`.
 
     This is the sequential hot loop, so it checks only what keeps it moving
     forward (type and minimum length); lengths that are not a multiple of 4
     and trailers are checked afterwards for all blocks at once. It stops at the
     first other block, and leaves a block that runs past `n` to the slow path.
+    Every PROBE blocks it lets `fast_epb_chain` look ahead, in a window that
+    doubles while whole windows are EPBs, so a long run costs numpy time and a
+    short one wastes at most about one window.
     """
+    head = sec.head
     app = offs.append
     lim = n - 8
+    start, stepped, window = p, 0, 0
     while p <= lim:
         btype, blen = head(buf, p)
         if btype != EPB or blen < 32:
             return p
         app(p)
         p += blen
+        stepped += 1
+        if stepped % PROBE == 0 and p <= lim:
+            window = max(window, 4 * (p - start))
+            chain = fast_epb_chain(buf, p, min(n, p + window), sec.endian)
+            if chain is not None:
+                offs.extend(chain[0].tolist())
+                window *= 2 if chain[1] - p > window // 2 else 1
+                p = chain[1]
     if p > n:
         p = offs.pop()
     return p
+
+
+PROBE = 64  # blocks the loop steps over between two looks ahead
+
+
+def fast_epb_chain(buf: bytearray, p: int, n: int, endian: str) -> tuple[np.ndarray, int] | None:
+    """EPBs that the loop in `epb_run` would step over from `p` within buf[:n], with numpy.
+
+    Returns (their offsets, where the loop goes on) or None. Why: the loop
+    costs ~240 ns a block. Blocks are 4-byte aligned from `p`, so candidates
+    are the aligned words equal to 6 whose length is at least 32, a multiple
+    of 4, inside buf[:n] and repeated in the block's trailer. The answer is the
+    prefix of candidates in which each one ends where the next begins,
+    starting at `p`: every block in it is one the loop accepts, in the order it
+    would step, so the loop resumes exactly where the prefix ends (at another
+    block type, a block the candidate rules leave out, or the window's end).
+    Candidates no other candidate ends at (payload words that read like a
+    header) are dropped first.
+    """
+    words = (n - p) // 4
+    if words < 8:
+        return None
+    w = np.ndarray((words,), dtype=endian + "u4", buffer=buf, offset=p, strides=(4,))
+    cand = np.flatnonzero(w[: words - 1] == EPB)
+    blen = w[cand + 1].astype(np.int64)
+    nxt = cand + (blen >> 2)
+    ok = (blen >= 32) & ((blen & 3) == 0) & (nxt <= words)
+    cand, blen, nxt = cand[ok], blen[ok], nxt[ok]
+    ok = w[nxt - 1] == blen
+    cand, nxt = cand[ok], nxt[ok]
+    if not len(cand) or cand[0] != 0:
+        return None
+    j = np.minimum(np.searchsorted(cand, nxt), len(cand) - 1)
+    pointed = np.zeros(len(cand), dtype=bool)
+    pointed[j[cand[j] == nxt]] = True
+    pointed[0] = True
+    cand, nxt = cand[pointed], nxt[pointed]
+    breaks = np.flatnonzero(nxt[:-1] != cand[1:])
+    size = int(breaks[0]) + 1 if len(breaks) else len(cand)
+    return p + 4 * cand[:size], p + 4 * int(nxt[size - 1])
 
 
 class PcapngReader:
@@ -159,7 +212,7 @@ class PcapngReader:
         p = 0
         while True:
             if seg is not None:
-                p = epb_run(buf, p, n, sec.head, seg.offs)
+                p = epb_run(buf, p, n, sec, seg.offs)
             if p + BLOCK_MIN > n:
                 return _Walk(segments, p, BLOCK_MIN)
             btype = struct.unpack_from("<I", buf, p)[0]  # SHB's type reads the same both ways

@@ -59,7 +59,9 @@ def analyze(
     captures: Annotated[
         list[Path],
         typer.Argument(
-            help="pcap or pcapng files, optionally gzip-compressed (format is detected from the bytes)."
+            help="pcap or pcapng files, optionally gzip-compressed (format is detected from the"
+            " bytes), or folders of them: every capture below a folder, in name order with numbers"
+            " as numbers (dump2 before dump10), as rotated captures were written."
         ),
     ],
     site: Annotated[
@@ -109,6 +111,8 @@ def analyze(
       cranewatch analyze span.pcap.gz --site site.yaml --json findings.json
 
       cranewatch analyze day1.pcapng day2.pcapng --fail-on high
+
+      cranewatch analyze /captures/span-ring/ --site site.yaml --json findings.json
 
       cranewatch analyze crane3.pcap --site site.yaml --html report.html --evidence evidence/
     """

@@ -19,6 +19,7 @@ from rich.console import Console
 from cranewatch.detect.model import SEVERITIES
 from cranewatch.errors import EXIT_FAIL_ON, EXIT_USAGE, CranewatchError
 from cranewatch.pipeline import Analysis, analyze
+from cranewatch.sources.folders import expand
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ def run_analysis(
         from cranewatch.inventory.site import load_site
 
         site = load_site(site_path)
-    for path in captures:
-        if not Path(path).is_file():
-            raise CranewatchError("no such capture file", path=str(path))
+    expanded = expand(captures)
+    captures = expanded.files
     _check_output_folders(outputs)
+    for note in expanded.notes:
+        _say(f"warning: {note}")
     err = Console(stderr=True)
     reached = _Reached(captures)
     try:

@@ -1,0 +1,101 @@
+"""Capture arguments that are folders: the capture files inside, in capture order.
+
+Long captures arrive as folders of rotated files (`tcpdump -C` or `-G`,
+dumpcap's ring buffer), often a day per sub-folder. A folder argument stands
+for every capture file below it, ordered as they were written: names are
+compared with their numbers as numbers, so `dump2` comes before `dump10`.
+Files that are not captures (notes, checksums, Zeek logs) are left out by
+their first bytes, never by their extension.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cranewatch.errors import CranewatchError
+from cranewatch.sources.open import sniff_format
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+@dataclass
+class Expanded:
+    """The capture files to read, and what each folder gave."""
+
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # one line per folder with skipped files
+
+
+def expand(paths: Sequence[Path]) -> Expanded:
+    """Files as given, folders replaced by their capture files.
+
+    Raises CranewatchError for a path that does not exist and for a folder
+    without any capture file.
+    """
+    out = Expanded()
+    for path in map(Path, paths):
+        if path.is_file():
+            out.files.append(path)
+        elif path.is_dir():
+            found, skipped = _captures_in(path)
+            if not found:
+                what = _files(skipped, "other ") if skipped else "the folder is empty"
+                raise CranewatchError(
+                    f"no pcap or pcapng file in this folder ({what})", path=str(path)
+                )
+            out.files += found
+            if skipped:
+                out.notes.append(
+                    f"{path}: {_files(len(found), 'capture ')} read,"
+                    f" {_files(skipped, 'other ')} left out"
+                )
+        else:
+            raise CranewatchError("no such capture file or folder", path=str(path))
+    return out
+
+
+def _files(count: int, kind: str = "") -> str:
+    return f"{count} {kind}file{'' if count == 1 else 's'}"
+
+
+def _captures_in(folder: Path) -> tuple[list[Path], int]:
+    """Capture files below `folder` in natural order, and how many other files there were."""
+    found, skipped = [], 0
+    files = (p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
+    for path in sorted(files, key=lambda p: _natural(p.relative_to(folder))):
+        if _is_capture(path):
+            found.append(path)
+        else:
+            skipped += 1
+    return found, skipped
+
+
+def _hidden(path: Path, folder: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _natural(relative: Path) -> list[tuple[int, int | str]]:
+    """Sort key: digit runs compare as numbers, the rest as text, part by part."""
+    key: list[tuple[int, int | str]] = []
+    for part in relative.parts:
+        for k, piece in enumerate(_DIGITS.split(part)):
+            key.append((1, int(piece)) if k % 2 else (0, piece))
+        key.append((0, "/"))
+    return key
+
+
+def _is_capture(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head[:2] == b"\x1f\x8b":
+                fh.seek(0)
+                with gzip.GzipFile(fileobj=fh) as inner:
+                    head = inner.read(4)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return False
+    return sniff_format(head) is not None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cranewatch.decode import payload_scan
-from cranewatch.decode.dispatch import DeepParser, FlowLimits, load_parsers
+from cranewatch.decode.dispatch import DeepParser, ParseSession, load_parsers
 from cranewatch.decode.events import Event
 from cranewatch.decode.l2l4 import decode_l2l4
 from cranewatch.detect import run_all
@@ -229,18 +229,18 @@ def _read_captures(
     """Stream captures, in order, into one set of tables.
 
     Memory follows flows and hosts, not packets or files. The per-flow parse
-    limits last across the captures (see FlowLimits); reading them as one
+    limits last across the captures (see ParseSession); reading them as one
     part is then what merging one part per capture would give, flows that
     cross a file boundary included. `report(position, packets)` counts bytes
     and packets from the first capture's start.
     """
     part = _Part([], FlowTable(), HostTable(), EventLog())
-    limits = FlowLimits(len(parsers))
+    session = ParseSession(parsers)
     bytes_before = packets_before = 0
     for index, capture in captures:
         stats = capture.stats
         part.inputs.append(stats)
-        deep = DeepParser(index, parsers, limits)
+        deep = DeepParser(index, session=session)
         packet_no = 0
         for batch in capture.batches():
             pk = decode_l2l4(batch)

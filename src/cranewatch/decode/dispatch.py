@@ -104,18 +104,22 @@ def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
     return parsers
 
 
-class FlowLimits:
-    """Packets each flow gave each parser so far: the state behind `Selector.per_flow`.
+class ParseSession:
+    """What the deep parsing of consecutive inputs read by one process shares.
 
-    One is shared by the captures that one process reads in a row. Why:
-    rotated captures (tcpdump -C or -G) cut one polling flow into hundreds of
-    files, and limits counted per file parsed each file's first `per_flow`
-    packets of it again: a thousand small files cost five times one big file.
+    The parsers with their selection tables (built once, not per file) and the
+    packets each flow gave each parser so far, the state behind
+    `Selector.per_flow`. Why shared: rotated captures (tcpdump -C or -G) cut
+    one polling flow into hundreds of files, and limits counted per file parsed
+    each file's first `per_flow` packets of it again: a thousand small files
+    cost five times one big file.
     """
 
-    def __init__(self, parsers: int) -> None:
+    def __init__(self, parsers: list[Parser] | None = None) -> None:
+        self.parsers = parsers if parsers is not None else load_parsers()
+        self.tables = _Tables(self.parsers)
         self.seen: dict[tuple[str, int], int] = {}
-        self.full: list[_FullFlows | None] = [None] * parsers
+        self.full: list[_FullFlows | None] = [None] * len(self.parsers)
 
 
 class DeepParser:
@@ -139,14 +143,15 @@ class DeepParser:
         self,
         input_index: int = 0,
         parsers: list[Parser] | None = None,
-        limits: FlowLimits | None = None,
+        session: ParseSession | None = None,
     ):
+        """`session`, when given, brings the parsers (and `parsers` is not given)."""
         self.input_index = input_index
-        self.parsers = parsers if parsers is not None else load_parsers()
-        limits = limits if limits is not None else FlowLimits(len(self.parsers))
-        self._per_flow_seen = limits.seen
-        self._full = limits.full
-        self._tables = _Tables(self.parsers)
+        session = session if session is not None else ParseSession(parsers)
+        self.parsers = session.parsers
+        self._per_flow_seen = session.seen
+        self._full = session.full
+        self._tables = session.tables
         self._text = _TextCache()
         self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
         self._raw: dict[tuple, dict | None] = {}  # (parser, ends, raw bytes) -> the same

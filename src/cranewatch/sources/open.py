@@ -13,6 +13,7 @@ from cranewatch.sources.pcap import MAGICS as PCAP_MAGICS
 from cranewatch.sources.pcap import read_pcap
 from cranewatch.sources.pcapng import MAGIC as PCAPNG_MAGIC
 from cranewatch.sources.pcapng import read_pcapng
+from cranewatch.sources.read_ahead import ReadAhead
 from cranewatch.sources.stream import Chunker, finish_tail, note_warning
 
 DEFAULT_CHUNK = 4 << 20
@@ -53,19 +54,26 @@ class Capture:
         self._reset_stats()
         self.position = 0
         with open(self.path, "rb", buffering=0) as fh:
-            raw = GunzipReader(fh) if self.gzipped else fh
-            total = None if self.gzipped else os.fstat(fh.fileno()).st_size
-            chunker = Chunker(raw, self.chunk_bytes, total)
-            reader = read_pcapng if self.format.startswith("pcapng") else read_pcap
-            for batch in reader(chunker, self.stats):
-                self.position = fh.tell()
-                yield batch
+            raw = ReadAhead(GunzipReader(fh)) if self.gzipped else fh
+            try:
+                yield from self._read(raw, fh)
+            finally:
+                if self.gzipped:
+                    raw.close()
+
+    def _read(self, raw, fh) -> Iterator[RawBatch]:
+        total = None if self.gzipped else os.fstat(fh.fileno()).st_size
+        chunker = Chunker(raw, self.chunk_bytes, total)
+        reader = read_pcapng if self.format.startswith("pcapng") else read_pcap
+        for batch in reader(chunker, self.stats):
             self.position = fh.tell()
-            problem = getattr(raw, "problem", None)
-            finish_tail(self.stats, chunker, problem)
-            note = getattr(raw, "note", None)
-            if note:
-                note_warning(self.stats, note)
+            yield batch
+        self.position = fh.tell()
+        problem = getattr(raw, "problem", None)
+        finish_tail(self.stats, chunker, problem)
+        note = getattr(raw, "note", None)
+        if note:
+            note_warning(self.stats, note)
 
     def _reset_stats(self) -> None:
         fresh = InputStats(path=self.path, format=self.format)

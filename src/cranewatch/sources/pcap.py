@@ -102,15 +102,23 @@ def fast_walk(buf: bytearray, p: int, n: int, header: PcapHeader) -> np.ndarray 
     cand, nxt = cand[ok], cand[ok] + RECORD_HEADER + caplen[ok]
     if not len(cand) or cand[0] != p:
         return None
-    # stray candidates (bytes in a payload that look like a header) are pointed to by none
+    cand, nxt = drop_strays(cand, nxt)
+    if (nxt[:-1] != cand[1:]).any() or nxt[-1] <= lim:
+        return None
+    return cand
+
+
+def drop_strays(cand: np.ndarray, nxt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate records (sorted starts, and where each would end) that another one ends at.
+
+    Stray candidates, payload bytes that read like a header, are pointed to by
+    none; the first candidate is the walk's start and always stays.
+    """
     j = np.minimum(np.searchsorted(cand, nxt), len(cand) - 1)
     pointed = np.zeros(len(cand), dtype=bool)
     pointed[j[cand[j] == nxt]] = True
     pointed[0] = True
-    cand, nxt = cand[pointed], nxt[pointed]
-    if (nxt[:-1] != cand[1:]).any() or nxt[-1] <= lim:
-        return None
-    return cand
+    return cand[pointed], nxt[pointed]
 
 
 def u32_view(buf: bytearray, n: int, endian: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cranewatch.sources.batch import InputStats, RawBatch
-from cranewatch.sources.pcap import SNAPLEN_FLOOR, u32_view
+from cranewatch.sources.pcap import SNAPLEN_FLOOR, drop_strays, u32_view
 from cranewatch.sources.stream import (
     Chunker,
     account,
@@ -152,8 +152,7 @@ def fast_epb_chain(buf: bytearray, p: int, n: int, endian: str) -> tuple[np.ndar
     starting at `p`: every block in it is one the loop accepts, in the order it
     would step, so the loop resumes exactly where the prefix ends (at another
     block type, a block the candidate rules leave out, or the window's end).
-    Candidates no other candidate ends at (payload words that read like a
-    header) are dropped first.
+    Candidates no other candidate ends at are dropped first (`drop_strays`).
     """
     words = (n - p) // 4
     if words < 8:
@@ -168,11 +167,7 @@ def fast_epb_chain(buf: bytearray, p: int, n: int, endian: str) -> tuple[np.ndar
     cand, nxt = cand[ok], nxt[ok]
     if not len(cand) or cand[0] != 0:
         return None
-    j = np.minimum(np.searchsorted(cand, nxt), len(cand) - 1)
-    pointed = np.zeros(len(cand), dtype=bool)
-    pointed[j[cand[j] == nxt]] = True
-    pointed[0] = True
-    cand, nxt = cand[pointed], nxt[pointed]
+    cand, nxt = drop_strays(cand, nxt)
     breaks = np.flatnonzero(nxt[:-1] != cand[1:])
     size = int(breaks[0]) + 1 if len(breaks) else len(cand)
     return p + 4 * cand[:size], p + 4 * int(nxt[size - 1])

@@ -108,3 +108,23 @@ def test_a_parser_without_facts_is_capped_too(monkeypatch, cap):
     b = batch(frames)
     assert sum(e.proto == "dhcp" for e in deep.run(b, decode_l2l4(b), 0)) == cap
     assert deep.dropped["dhcp"] == 3 - cap
+
+
+def _http_get(host: str, sport: int) -> bytes:
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nUser-Agent: probe\r\n\r\n".encode()
+    return frame("10.50.1.20", "203.0.113.9", request, l4="tcp", sport=sport, dport=80)
+
+
+def test_per_flow_counts_are_bounded_and_still_limit_a_flow(monkeypatch):
+    """A day of short connections must not grow the per-flow counters without bound."""
+    monkeypatch.setattr(dispatch, "MAX_COUNTED", 16)
+    deep = DeepParser()
+    many = [_http_get(f"h{i}.example", 20000 + i) for i in range(100)]
+    b = batch(many)
+    events = [e for e in deep.run(b, decode_l2l4(b), 0) if e.proto == "http"]
+    assert len({e.fields.get("host") for e in events}) == 100  # every connection parsed
+    assert len(deep._per_flow_seen) <= 16
+    one_flow = [_http_get(f"again{i}.example", 30000) for i in range(20)]  # per_flow is 8
+    b = batch(one_flow)
+    events = [e for e in deep.run(b, decode_l2l4(b), 100) if e.proto == "http"]
+    assert len(events) == 8

@@ -51,6 +51,10 @@ PARSER_MODULES = (
 _L4 = {"tcp": (6,), "udp": (17,), None: (6, 17)}
 _L4_NAME = {6: "tcp", 17: "udp"}
 MAX_RAW = 1 << 16  # payloads remembered per input (raw_key) before that table starts over
+# Flows whose parsed packets are counted (per_flow) before that table starts over: a
+# day of TLS connections would otherwise grow it without bound. Flows already full
+# stay known to `_FullFlows`; a flow not yet full may then be parsed a few more times.
+MAX_COUNTED = 1 << 16
 # Events kept per parser per input; later new facts are dropped and counted. Real
 # captures stay far below (the most in shared/captures: 2,169 BACnet events); a
 # flood of unique DNS answers or DHCP requests would otherwise grow without bound.
@@ -210,6 +214,8 @@ class DeepParser:
                 count = seen.get(counter, 0)
                 if count >= limit:
                     continue
+                if not count and len(seen) >= MAX_COUNTED:
+                    seen.clear()
                 seen[counter] = count + 1
                 if count + 1 == limit:
                     new_full.append(keys[n])

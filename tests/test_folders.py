@@ -102,3 +102,11 @@ def test_cli_reads_a_folder_of_rotated_captures(tmp_path):
         proc.stderr.strip()
         == f"cranewatch: warning: {ring}: 5 capture files read, 1 other file left out"
     )
+
+
+def test_this_runs_evidence_folder_is_not_read_as_captures(tmp_path):
+    write(tmp_path / "span1.pcap", PCAP_HEADER)
+    write(tmp_path / "evidence" / "f-0001.pcap", PCAP_HEADER)
+    assert [p.name for p in expand([tmp_path]).files] == ["f-0001.pcap", "span1.pcap"]
+    got = expand([tmp_path], outputs=[tmp_path / "evidence"])
+    assert [p.name for p in got.files] == ["span1.pcap"]

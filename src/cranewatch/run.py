@@ -47,7 +47,7 @@ def run_analysis(
         from cranewatch.inventory.site import load_site
 
         site = load_site(site_path)
-    expanded = expand(captures)
+    expanded = expand(captures, [outputs.evidence] if outputs.evidence else [])
     captures = expanded.files
     _check_output_folders(outputs)
     for note in expanded.notes:

@@ -30,18 +30,21 @@ class Expanded:
     notes: list[str] = field(default_factory=list)  # one line per folder with skipped files
 
 
-def expand(paths: Sequence[Path]) -> Expanded:
+def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
     """Files as given, folders replaced by their capture files.
 
-    Raises CranewatchError for a path that does not exist and for a folder
-    without any capture file.
+    Files inside `outputs` (this run's evidence folder, whose pcaps a second
+    run would otherwise read as captures) are not taken from folders. Raises
+    CranewatchError for a path that does not exist and for a folder without
+    any capture file.
     """
     out = Expanded()
+    own = [Path(o).resolve() for o in outputs]
     for path in map(Path, paths):
         if path.is_file():
             out.files.append(path)
         elif path.is_dir():
-            found, skipped = _captures_in(path)
+            found, skipped = _captures_in(path, own)
             if not found:
                 what = _files(skipped, "other ") if skipped else "the folder is empty"
                 raise CranewatchError(
@@ -62,10 +65,14 @@ def _files(count: int, kind: str = "") -> str:
     return f"{count} {kind}file{'' if count == 1 else 's'}"
 
 
-def _captures_in(folder: Path) -> tuple[list[Path], int]:
+def _captures_in(folder: Path, own: list[Path]) -> tuple[list[Path], int]:
     """Capture files below `folder` in natural order, and how many other files there were."""
     found, skipped = [], 0
-    files = (p for p in folder.rglob("*") if p.is_file() and not _hidden(p, folder))
+    files = (
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not _hidden(p, folder) and not _inside(p, own)
+    )
     for path in sorted(files, key=lambda p: _natural(p.relative_to(folder))):
         if _is_capture(path):
             found.append(path)
@@ -76,6 +83,10 @@ def _captures_in(folder: Path) -> tuple[list[Path], int]:
 
 def _hidden(path: Path, folder: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(folder).parts)
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    return bool(folders) and any(path.resolve().is_relative_to(f) for f in folders)
 
 
 def _natural(relative: Path) -> list[tuple[int, int | str]]:

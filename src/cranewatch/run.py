@@ -242,8 +242,9 @@ def _analyze_with_progress(
         TransferSpeedColumn,
     )
 
+    what = f"reading {len(captures):,} captures" if len(captures) > 1 else "reading"
     columns = (
-        TextColumn("reading"),
+        TextColumn(what),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),

@@ -42,7 +42,10 @@ def test_sub_folders_captures_by_magic_and_hidden_files(tmp_path):
     got = expand([tmp_path])
     rel = [p.relative_to(tmp_path).as_posix() for p in got.files]
     assert rel == ["2024-05-01/a.cap", "2024-05-01/c.gz", "2024-05-02/b.pcapng"]
-    assert got.notes == [f"{tmp_path}: 3 capture files read, 2 other files left out"]
+    assert got.notes == [
+        f"{tmp_path}: 3 capture files read, 2 other files left out"
+        " (2024-05-01/empty.pcap, 2024-05-01/notes.txt)"
+    ]
 
 
 def test_files_and_folders_mixed_keep_the_order_given(tmp_path):
@@ -100,7 +103,7 @@ def test_cli_reads_a_folder_of_rotated_captures(tmp_path):
     assert [Path(i["path"]).name for i in doc["inputs"]] == [f"span{k}.pcap" for k in range(1, 6)]
     assert (
         proc.stderr.strip()
-        == f"cranewatch: warning: {ring}: 5 capture files read, 1 other file left out"
+        == f"cranewatch: warning: {ring}: 5 capture files read, 1 other file left out (SHA256SUMS)"
     )
 
 
@@ -110,3 +113,11 @@ def test_this_runs_evidence_folder_is_not_read_as_captures(tmp_path):
     assert [p.name for p in expand([tmp_path]).files] == ["f-0001.pcap", "span1.pcap"]
     got = expand([tmp_path], outputs=[tmp_path / "evidence"])
     assert [p.name for p in got.files] == ["span1.pcap"]
+
+
+def test_the_warning_names_the_first_files_left_out(tmp_path):
+    write(tmp_path / "ring.pcap", PCAP_HEADER)
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt"):
+        write(tmp_path / name, b"not a capture")
+    (note,) = expand([tmp_path]).notes
+    assert note.endswith("5 other files left out (a.txt, b.txt, c.txt and 2 more)")

@@ -46,7 +46,7 @@ def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
         elif path.is_dir():
             found, skipped = _captures_in(path, own)
             if not found:
-                what = _files(skipped, "other ") if skipped else "the folder is empty"
+                what = _files(len(skipped), "other ") if skipped else "the folder is empty"
                 raise CranewatchError(
                     f"no pcap or pcapng file in this folder ({what})", path=str(path)
                 )
@@ -54,7 +54,7 @@ def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
             if skipped:
                 out.notes.append(
                     f"{path}: {_files(len(found), 'capture ')} read,"
-                    f" {_files(skipped, 'other ')} left out"
+                    f" {_files(len(skipped), 'other ')} left out ({_names(skipped, path)})"
                 )
         else:
             raise CranewatchError("no such capture file or folder", path=str(path))
@@ -65,19 +65,23 @@ def _files(count: int, kind: str = "") -> str:
     return f"{count} {kind}file{'' if count == 1 else 's'}"
 
 
-def _captures_in(folder: Path, own: list[Path]) -> tuple[list[Path], int]:
-    """Capture files below `folder` in natural order, and how many other files there were."""
-    found, skipped = [], 0
+def _names(paths: list[Path], folder: Path, most: int = 3) -> str:
+    """The first few of `paths`, relative to `folder`: an auditor can see what was not read."""
+    shown = ", ".join(p.relative_to(folder).as_posix() for p in paths[:most])
+    return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+def _captures_in(folder: Path, own: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Capture files below `folder` in natural order, and the other files."""
+    found: list[Path] = []
+    skipped: list[Path] = []
     files = (
         p
         for p in folder.rglob("*")
         if p.is_file() and not _hidden(p, folder) and not _inside(p, own)
     )
     for path in sorted(files, key=lambda p: _natural(p.relative_to(folder))):
-        if _is_capture(path):
-            found.append(path)
-        else:
-            skipped += 1
+        (found if _is_capture(path) else skipped).append(path)
     return found, skipped
 
 

@@ -46,7 +46,7 @@ HANG_SECONDS = 10
 # libFuzzer processes of these targets grow by 1-14 KB per input (atheris-side: the
 # same loops in plain Python stay flat), so they are restarted this often instead of
 # reaching the RSS limit with a false out-of-memory finding.
-RUNS_PER_PROCESS = {"l2l4": 100_000, "pcap": 500_000, "pcapng": 500_000, "gzip": 500_000}
+RUNS_PER_PROCESS = {"l2l4": 100_000, "pcap": 150_000, "pcapng": 500_000, "gzip": 500_000}
 RSS_LIMIT_MB = 2048
 INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
 

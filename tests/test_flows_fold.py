@@ -176,3 +176,34 @@ def test_findings_survive_heavy_folding(tmp_path, monkeypatch, seed):
     assert any(entry["connections"] > 1 for entry in doc["flows"])
     # a session folded while idle and seen again is counted in pieces
     assert sum(entry["connections"] for entry in doc["flows"]) >= len(plain.flows)
+
+
+def test_folding_a_batch_equals_folding_its_flows_one_by_one():
+    """Conversations fold a batch per record at once; the records are what one at a time gives.
+
+    Past STARTS_CAP the starts kept are the earliest and the sizes the first,
+    whatever the batching (it was once a list copy per member: quadratic).
+    """
+    import random
+
+    from cranewatch.inventory.fold import Conversations
+    from cranewatch.inventory.model import STARTS_CAP, Flow
+
+    rnd = random.Random(7)
+    flows = []
+    for k in range(3 * STARTS_CAP):
+        client = f"10.50.0.{rnd.randrange(1, 4)}"
+        t = 1_700_000_000 + rnd.random() * 3600
+        flows.append(
+            Flow(proto=6, orig_ip=client, resp_ip="203.0.113.10", orig_port=40000 + k % 20000,
+                 resp_port=443, first_ts=t, last_ts=t + 1, orig_pkts=5, resp_pkts=4,
+                 orig_bytes=300 + k, resp_bytes=900, orig_flags=0x1B, resp_flags=0x1B,
+                 starts=[t], connections=1)
+        )  # fmt: skip
+    batched, single = Conversations(), Conversations()
+    for start in range(0, len(flows), 4096):
+        batched.add(flows[start : start + 4096])
+    for f in flows:
+        single.add([f])
+    assert batched.records() == single.records()
+    assert any(len(r.starts) == STARTS_CAP for r in batched.records())

@@ -53,13 +53,20 @@ class Conversations:
         return len(self._records)
 
     def add(self, flows: Iterable[Flow]) -> None:
-        """Fold flows (or records) in."""
+        """Fold flows (or records) in.
+
+        Members are gathered per record first: merging a record's capped lists
+        once per batch, not once per member, keeps a conversation of a million
+        connections linear (it cost ~STARTS_CAP list copies per member).
+        """
+        groups: dict[tuple, list[Flow]] = {}
         for f in flows:
-            key = fold_key(f)
+            groups.setdefault(fold_key(f), []).append(f)
+        for key, members in groups.items():
             record = self._records.get(key)
             if record is None:
-                record = self._records[key] = _empty_like(f)
-            _absorb(record, f, swapped=key[-3])
+                record = self._records[key] = _empty_like(members[0])
+            _absorb(record, members, swapped=key[-3])
 
     def merge(self, other: Conversations) -> None:
         """Another table's records, as if its flows had been folded here."""
@@ -68,7 +75,7 @@ class Conversations:
             if mine is None:
                 self._records[key] = dataclasses.replace(theirs)
             else:
-                _absorb(mine, theirs, swapped=key[-3])
+                _absorb(mine, [theirs], swapped=key[-3])
 
     def records(self) -> list[Flow]:
         """Copies of the records (callers label them with services and names)."""
@@ -93,23 +100,30 @@ def _empty_like(f: Flow) -> Flow:
     )
 
 
-def _absorb(record: Flow, f: Flow, swapped: bool) -> None:
-    record.first_ts = min(record.first_ts, f.first_ts)
-    record.last_ts = max(record.last_ts, f.last_ts)
-    record.orig_pkts += f.orig_pkts
-    record.resp_pkts += f.resp_pkts
-    record.orig_bytes += f.orig_bytes
-    record.resp_bytes += f.resp_bytes
-    record.orig_flags |= f.orig_flags
-    record.resp_flags |= f.resp_flags
-    if f.connections > 1:  # a record: its members' starts and sizes
-        starts, sizes = f.starts, f.sizes
-    else:  # a flow, or a record of one flow, which holds just what that flow held
-        starts = f.connection_starts()
-        sizes = [f.resp_bytes if swapped else f.orig_bytes] if len(starts) == 1 else []
-    record.connections += f.connections
-    record.starts = _earliest(record.starts + starts)
-    record.sizes = (record.sizes + sizes)[:STARTS_CAP]
+def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
+    """Add flows or records with the record's key to it."""
+    starts, sizes = list(record.starts), list(record.sizes)
+    for f in members:
+        record.first_ts = min(record.first_ts, f.first_ts)
+        record.last_ts = max(record.last_ts, f.last_ts)
+        record.orig_pkts += f.orig_pkts
+        record.resp_pkts += f.resp_pkts
+        record.orig_bytes += f.orig_bytes
+        record.resp_bytes += f.resp_bytes
+        record.orig_flags |= f.orig_flags
+        record.resp_flags |= f.resp_flags
+        record.connections += f.connections
+        if f.connections > 1:  # a record: its members' starts and sizes
+            starts += f.starts
+            sizes += f.sizes
+            continue
+        # a flow, or a record of one flow, which holds just what that flow held
+        own = f.connection_starts()
+        starts += own
+        if len(own) == 1:
+            sizes.append(f.resp_bytes if swapped else f.orig_bytes)
+    record.starts = _earliest(starts)
+    record.sizes = sizes[:STARTS_CAP]
 
 
 def _earliest(starts: list[float]) -> list[float]:

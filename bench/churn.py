@@ -42,10 +42,7 @@ def write(out: Path, pairs: int, clients: int = 50, seed: int = 1) -> None:
         chunk = []
         for i in range(pairs):
             who = rnd.randrange(clients)
-            host, mac = (
-                bytes([10, 50, 0, 10 + who]),
-                bytes.fromhex("3c5282000000")[:5] + bytes([who]),
-            )
+            host, mac = bytes([10, 50, 0, 10 + who]), bytes([0x3C, 0x52, 0x82, 0, 0, who])
             port = rnd.randrange(1024, 65535)
             usec = 1_700_000_000_000_000 + i * 500
             q = _frame(host, RESOLVER, port, 53, query, mac, ROUTER_MAC)

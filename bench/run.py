@@ -5,14 +5,15 @@ Every tool reads the same capture in the same run, round-robin, each timed by
 noisy shared machine moves all tools alike and the ratios stay meaningful.
 
     python bench/run.py                       # generates bench/data/ot5m.pcap if missing
-    python bench/run.py --repeat 5 --slow-repeat 1 --large --rotated --out bench/data/results.md
+    python bench/run.py --repeat 5 --slow-repeat 1 --large --rotated --churn --out bench/data/results.md
 
 Rows: `cat` (disk), `tcpdump -r F -w /dev/null`, full `cranewatch analyze F
 --json out -q` (inventory, flows, app fields, all detectors, JSON), `tshark -r F
 -q -z conv,ip`, the dpkt flow loop (bench/dpkt_flows.py); optionally the 4x
 file (RSS must not grow with length), two captures on two cores against one,
-a 10k-packet capture (start-up cost), and the file cut into 1,000 rotated
-files as `tcpdump -C` writes them (`--rotated`: the cost of many files).
+a 10k-packet capture (start-up cost), the file cut into 1,000 rotated
+files as `tcpdump -C` writes them (`--rotated`: the cost of many files), and
+a million short DNS connections (`--churn`: the cost of folding, bench/churn.py).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", action="append", default=[], help="tshark, dpkt, tcpdump, cat")
     ap.add_argument("--large", action="store_true", help="also a 4x file (RSS growth)")
     ap.add_argument("--rotated", action="store_true", help="also the file cut in 1,000 files")
+    ap.add_argument("--churn", action="store_true", help="also 1M short DNS connections")
     ap.add_argument("--no-extras", action="store_true", help="no two-core or 10k-packet rows")
     ap.add_argument("--out", type=Path, help="also write the report (markdown) here")
     args = ap.parse_args(argv)
@@ -206,6 +208,16 @@ def main(argv: list[str] | None = None) -> int:
         parts = ensure_rotated(path, 1000)
         extras.append(
             Row("cranewatch, same in 1,000 files", cranewatch_cmd(parts, work / "g.json"), n, size)
+        )  # fmt: skip
+
+    if args.churn:
+        churn = DATA / "churn1m.pcap"
+        if not churn.exists():
+            print(f"generating {churn}...", file=sys.stderr)
+            subprocess.run([PY, str(HERE / "churn.py"), "--out", str(churn)], check=True)
+        extras.append(
+            Row("cranewatch, 1M DNS connections", cranewatch_cmd([churn], work / "h.json"),
+                count_packets(churn), churn.stat().st_size)
         )  # fmt: skip
 
     started = time.monotonic()

@@ -207,3 +207,71 @@ def test_folding_a_batch_equals_folding_its_flows_one_by_one():
         single.add([f])
     assert batched.records() == single.records()
     assert any(len(r.starts) == STARTS_CAP for r in batched.records())
+
+
+def _probe(k: int, host: int, t: float):
+    from cranewatch.inventory.model import Flow
+
+    return Flow(proto=6, orig_ip="10.50.0.99", resp_ip=f"10.60.0.{host}", orig_port=40000,
+                resp_port=1 + k, first_ts=t, last_ts=t, orig_pkts=1, resp_pkts=1,
+                orig_bytes=60, resp_bytes=54, orig_flags=0x02, resp_flags=0x14,
+                orig_mac="3c:52:82:99:99:99", resp_mac="00:1b:1b:00:00:01",
+                orig_next_hop="00:1b:1b:00:00:01", starts=[t])  # fmt: skip
+
+
+def test_a_scan_folds_per_pair_of_hosts_past_the_record_cap(monkeypatch):
+    """Past MAX_RECORDS conversations, new ones fold per pair (ports 0); past that, counted."""
+    from cranewatch.inventory import fold
+
+    monkeypatch.setattr(fold, "MAX_RECORDS", 4)
+    probes = [_probe(k, host, 1_700_000_000 + k) for host in range(6) for k in range(10)]
+    conv = fold.Conversations()
+    conv.add(probes)
+    records = conv.records()
+    singles = [r for r in records if r.resp_port]
+    pairs = [r for r in records if not r.resp_port]
+    assert len(singles) == 4 and {r.resp_ip for r in singles} == {"10.60.0.0"}
+    assert len(pairs) == 4  # hosts 0-3 as pairs (host 0 for its other ports); 4 and 5 dropped
+    assert all(r.orig_port == 0 and not r.starts and not r.sizes for r in pairs)
+    kept = sum(r.connections for r in records)
+    assert kept == 40 and conv.paired == [36, 72, 36 * 114] and conv.dropped == [20, 40, 20 * 114]
+    assert conv.warning() == (
+        "36 connections (72 packets, 4,104 bytes) in conversations past the first 4 were"
+        " folded per pair of hosts (ports 0; memory bound: a scan makes one conversation per"
+        " address and port); 20 connections (40 packets, 2,280 bytes) past 4 pairs were"
+        " counted but not kept"
+    )
+    # merging two halves gives the same records and counts
+    a, b = fold.Conversations(), fold.Conversations()
+    a.add(probes[:30])
+    b.add(probes[30:])
+    a.merge(b)
+    assert sum(r.connections for r in a.records()) + a.dropped[0] == 60
+    assert len(a.records()) == 8
+
+
+def test_a_port_scan_keeps_every_packet_on_its_hosts(monkeypatch):
+    """A SYN scan read in chunks: the table stays bounded, every packet is on its hosts."""
+    from cranewatch.inventory import fold
+
+    monkeypatch.setattr(fold, "MAX_RECORDS", 100)
+    records = []
+    t = 1_700_000_000.0
+    for host in range(20):
+        for port in range(1, 41):
+            t += 0.001
+            syn = _frame("10.0.0.10", f"10.60.0.{host + 1}", 6, 40000, port, flags=0x02)
+            rst = _frame(f"10.60.0.{host + 1}", "10.0.0.10", 6, port, 40000, flags=0x14)
+            records += [(t, syn, 1), (t + 0.0001, rst, 1)]
+    table = _read(split(pack(records), 100), budget=64)
+    got = table.flows()
+    assert sum(f.packets for f in got) == 1600 and sum(f.connections for f in got) == 800
+    assert len(got) <= 64 + 100 + 20
+    pairs = {f.resp_ip for f in got if not f.resp_port}
+    assert pairs and all(f.orig_ip == "10.0.0.10" for f in got)
+    per_host = {}
+    for f in got:
+        per_host[f.resp_ip] = per_host.get(f.resp_ip, 0) + f.packets
+    assert per_host == {f"10.60.0.{h + 1}": 80 for h in range(20)}
+    (line,) = table.warnings()
+    assert "folded per pair of hosts" in line and "not kept" not in line

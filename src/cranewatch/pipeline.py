@@ -115,7 +115,8 @@ def _analyze(
     assets = build_assets(acc.hosts, flows, events, site)
     ctx = DetectContext(site=site, assets=assets, flows=flows, events=events)
     findings = run_all(ctx)
-    warnings = [w for s in inputs for w in s.warnings] + acc.events.warnings()
+    warnings = [w for s in inputs for w in s.warnings] + acc.flows.warnings()
+    warnings += acc.events.warnings()
     warnings += ctx.extra.get("warnings", [])
     return Analysis(site, inputs, assets, flows, events, findings, warnings, not_captures)
 

@@ -406,6 +406,11 @@ class FlowTable:
         return self._starts[0]
 
     # ------------------------------------------------------------------ results
+    def warnings(self) -> list[str]:
+        """What the memory bounds left out of `flows()` (see inventory/fold.py)."""
+        line = self._folded.warning()
+        return [line] if line else []
+
     def flows(self) -> list[Flow]:
         """Every flow so far, and every folded record, ordered by first packet time."""
         n = self._index.n

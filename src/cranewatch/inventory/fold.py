@@ -12,6 +12,14 @@ that `direction()` of the record is that of each member. It keeps the first
 member's ports and TTLs, the sums of packets and bytes, the OR of the flags,
 the number of members (`connections`), their connection starts and the bytes
 each member's client sent (both capped at STARTS_CAP): what the detectors read.
+
+Records are capped too (MAX_RECORDS): a port scan makes a conversation of
+every address and port it tries, and a scan of a /16 would otherwise hold
+millions. Past the cap, a new conversation is folded into one record per pair
+of hosts (same addresses, MACs, next hop and VLAN; ports 0, no starts or
+sizes: it stands for many services), which keeps every packet on the hosts it
+belongs to. Pairs are capped alike; past both caps, flows are counted and
+dropped (their packets stay in the host table). `warning()` says what happened.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from collections.abc import Iterable
 
 from cranewatch.inventory.direction import SYN, direction
 from cranewatch.inventory.model import STARTS_CAP, Flow
+
+MAX_RECORDS = 32_768  # conversations kept; ~30 MB for records of one connection each
 
 
 def fold_key(f: Flow) -> tuple:
@@ -44,13 +54,16 @@ def fold_key(f: Flow) -> tuple:
 
 
 class Conversations:
-    """Folded records by `fold_key`: bounded by conversations, not connections."""
+    """Folded records by `fold_key`, then by pair of hosts: bounded by conversations."""
 
     def __init__(self) -> None:
         self._records: dict[tuple, Flow] = {}
+        self._pairs: dict[tuple, Flow] = {}  # past MAX_RECORDS conversations
+        self.paired = [0, 0, 0]  # connections, packets, bytes folded per pair
+        self.dropped = [0, 0, 0]  # and past MAX_RECORDS pairs too
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._records) + len(self._pairs)
 
     def add(self, flows: Iterable[Flow]) -> None:
         """Fold flows (or records) in.
@@ -62,24 +75,88 @@ class Conversations:
         groups: dict[tuple, list[Flow]] = {}
         for f in flows:
             groups.setdefault(fold_key(f), []).append(f)
+        overflow: list[Flow] = []
         for key, members in groups.items():
             record = self._records.get(key)
             if record is None:
+                if len(self._records) >= MAX_RECORDS:
+                    overflow += members
+                    continue
                 record = self._records[key] = _empty_like(members[0])
             _absorb(record, members, swapped=key[-3])
+        self._add_pairs(overflow)
 
     def merge(self, other: Conversations) -> None:
         """Another table's records, as if its flows had been folded here."""
+        self.paired = _plus(self.paired, other.paired)
+        self.dropped = _plus(self.dropped, other.dropped)
+        overflow: list[Flow] = []
         for key, theirs in other._records.items():
             mine = self._records.get(key)
-            if mine is None:
-                self._records[key] = dataclasses.replace(theirs)
-            else:
+            if mine is not None:
                 _absorb(mine, [theirs], swapped=key[-3])
+            elif len(self._records) >= MAX_RECORDS:
+                overflow.append(theirs)
+            else:
+                self._records[key] = dataclasses.replace(theirs)
+        self._add_pairs(overflow, count=True)
+        self._add_pairs(list(other._pairs.values()), count=False)
 
     def records(self) -> list[Flow]:
         """Copies of the records (callers label them with services and names)."""
-        return [dataclasses.replace(r, starts=list(r.starts)) for r in self._records.values()]
+        return [
+            dataclasses.replace(r, starts=list(r.starts))
+            for r in (*self._records.values(), *self._pairs.values())
+        ]
+
+    def warning(self) -> str | None:
+        """One line when the caps changed what `records()` holds, else None."""
+        if not (self.paired[0] or self.dropped[0]):
+            return None
+        line = (
+            f"{_sizes(self.paired)} in conversations past the first {MAX_RECORDS:,} were"
+            " folded per pair of hosts (ports 0; memory bound: a scan makes one conversation"
+            " per address and port)"
+        )
+        if self.dropped[0]:
+            line += f"; {_sizes(self.dropped)} past {MAX_RECORDS:,} pairs were counted but not kept"
+        return line
+
+    def _add_pairs(self, flows: list[Flow], count: bool = True) -> None:
+        """Fold into pair records; `count`: these are new to the pair level."""
+        for f in flows:
+            key = pair_of(f)
+            record = self._pairs.get(key)
+            if record is None:
+                if len(self._pairs) >= MAX_RECORDS:
+                    self.dropped = _plus(self.dropped, _totals(f))
+                    if not count:  # another table's pair record: it was counted as paired
+                        self.paired = _plus(self.paired, [-n for n in _totals(f)])
+                    continue
+                record = self._pairs[key] = _empty_like(f)
+                record.orig_port = record.resp_port = 0
+            if count:
+                self.paired = _plus(self.paired, _totals(f))
+            _absorb(record, [f], swapped=False)
+            record.starts, record.sizes = [], []
+
+
+def pair_of(f: Flow) -> tuple:
+    """What the members of a pair record share: both hosts as the first member saw them."""
+    return (f.proto, f.orig_ip, f.orig_mac, f.orig_next_hop, f.resp_ip, f.resp_mac, f.vlan)
+
+
+def _totals(f: Flow) -> list[int]:
+    return [f.connections, f.orig_pkts + f.resp_pkts, f.orig_bytes + f.resp_bytes]
+
+
+def _plus(a: list[int], b: list[int]) -> list[int]:
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _sizes(totals: list[int]) -> str:
+    conns, packets, octets = totals
+    return f"{conns:,} connections ({packets:,} packets, {octets:,} bytes)"
 
 
 def _empty_like(f: Flow) -> Flow:

@@ -181,7 +181,7 @@ def build_assets(hosts, flows: list[Flow], events: list[Event], site=None) -> li
         asset = assets_by_mac[text] = _mac_asset(mac, text, stats)
         ips = ips_of_mac.get(mac, [])
         asset.router = len(ips) >= ROUTER_MIN_IPS
-        own = bound.get(text, set()) | (_originated(text, flows) if asset.router else set())
+        own = set(bound.get(text, ())) | (_originated(text, flows) if asset.router else set())
         for ip in ips:
             if not asset.router or ip in own:
                 _own(asset, ip, owner_of_ip)
@@ -236,26 +236,32 @@ def _originated(mac: str, flows: list[Flow]) -> set[str]:
     return {ip for ip, ttl in ttls.items() if ttl in _INITIAL_TTLS}
 
 
-def _bound_addresses(events: Iterable[Event]) -> dict[str, set[str]]:
-    """MAC -> IPs it claims itself: ARP senders, DHCP acks, DHCP servers' own ids."""
-    bound: dict[str, set[str]] = defaultdict(set)
+def _bound_addresses(events: Iterable[Event]) -> dict[str, dict[str, None]]:
+    """MAC -> IPs it claims itself: ARP senders, DHCP acks, DHCP servers' own ids.
+
+    The IPs are dict keys, in the order claimed: a set's order changes with
+    Python's string hashing, which made an asset's address list (and its first
+    address) differ from one run to the next.
+    """
+    bound: dict[str, dict[str, None]] = defaultdict(dict)
     for ev in events:
         f = ev.fields
         if ev.proto == "arp" and f.get("subject_mac") and f.get("subject_ip"):
-            bound[str(f["subject_mac"]).lower()].add(str(f["subject_ip"]))
+            bound[str(f["subject_mac"]).lower()][str(f["subject_ip"])] = None
         elif (
             ev.proto == "dhcp"
             and f.get("msg_type") == "ack"
             and f.get("chaddr")
             and f.get("yiaddr")
         ):
-            bound[str(f["chaddr"]).lower()].add(str(f["yiaddr"]))
+            bound[str(f["chaddr"]).lower()][str(f["yiaddr"])] = None
         # a DHCP server's own id, unless the packet is a relay's copy
         own_server_id = f.get("server_id") and f.get("server_id") == ev.src_ip
         if ev.proto == "dhcp" and f.get("dhcp_server") and ev.src_mac and own_server_id:
-            bound[ev.src_mac].add(str(f["server_id"]))
+            bound[ev.src_mac][str(f["server_id"])] = None
     for ips in bound.values():
-        ips.difference_update(_UNSPECIFIED)
+        for ip in _UNSPECIFIED:
+            ips.pop(ip, None)
     return bound
 
 

@@ -267,3 +267,27 @@ def test_anydesk_is_recognised_by_its_tls_alpn():
     found = remote_access.detect(ctx(None, flows=[f], events=[hello]))
     assert [(r.asset_ip, r.peer_port, r.confidence >= 0.9) for r in found] == [(HMI, 443, True)]
     assert "AnyDesk" in found[0].title
+
+
+def test_known_ports_are_every_narrow_tool_range_and_no_wide_one():
+    """known_port reads a set expanded once from the tools' ranges; it must say what they say."""
+    from cranewatch.inventory.direction import MAX_KNOWN_RANGE, known_port
+    from cranewatch.inventory.services import service_for_port
+    from cranewatch.knowledge import load
+
+    narrow = wide = 0
+    for tool in load().tools:
+        for l4, lo, hi in tool.ports:
+            for port in {lo, hi, (lo + hi) // 2}:
+                if hi - lo < MAX_KNOWN_RANGE:
+                    narrow += 1
+                    assert known_port(l4, port), (tool, l4, port)
+                elif not service_for_port(l4, port) and not any(
+                    p == l4 and a <= port <= b and b - a < MAX_KNOWN_RANGE
+                    for t in load().tools
+                    for p, a, b in t.ports
+                ):
+                    wide += 1
+                    assert not known_port(l4, port), (tool, l4, port)
+    assert narrow > 20 and wide > 0
+    assert not known_port("tcp", 0)

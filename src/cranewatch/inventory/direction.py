@@ -96,12 +96,22 @@ def known_port(l4: str, port: int) -> bool:
     """
     if not port:
         return False
-    if service_for_port(l4, port):
-        return True
+    return bool(service_for_port(l4, port)) or (l4, port) in _tool_ports()
+
+
+@lru_cache(maxsize=1)
+def _tool_ports() -> frozenset[tuple[str, int]]:
+    """(l4, port) of every remote-access tool's narrow port ranges, expanded once.
+
+    Why not scan the tools per call: random ports (a scan, spoofed traffic)
+    miss any cache, and the scan of every tool's ranges was most of the time.
+    """
     from cranewatch.knowledge import load
 
-    return any(
-        p == l4 and lo <= port <= hi and hi - lo < MAX_KNOWN_RANGE
+    return frozenset(
+        (p, port)
         for t in load().tools
         for p, lo, hi in t.ports
+        if hi - lo < MAX_KNOWN_RANGE
+        for port in range(lo, hi + 1)
     )

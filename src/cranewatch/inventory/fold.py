@@ -62,9 +62,6 @@ class Conversations:
         self.paired = [0, 0, 0]  # connections, packets, bytes folded per pair
         self.dropped = [0, 0, 0]  # and past MAX_RECORDS pairs too
 
-    def __len__(self) -> int:
-        return len(self._records) + len(self._pairs)
-
     def add(self, flows: Iterable[Flow]) -> None:
         """Fold flows (or records) in.
 
@@ -137,8 +134,7 @@ class Conversations:
                 record.orig_port = record.resp_port = 0
             if count:
                 self.paired = _plus(self.paired, _totals(f))
-            _absorb(record, [f], swapped=False)
-            record.starts, record.sizes = [], []
+            _add_counts(record, f)
 
 
 def pair_of(f: Flow) -> tuple:
@@ -181,15 +177,7 @@ def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
     """Add flows or records with the record's key to it."""
     starts, sizes = list(record.starts), list(record.sizes)
     for f in members:
-        record.first_ts = min(record.first_ts, f.first_ts)
-        record.last_ts = max(record.last_ts, f.last_ts)
-        record.orig_pkts += f.orig_pkts
-        record.resp_pkts += f.resp_pkts
-        record.orig_bytes += f.orig_bytes
-        record.resp_bytes += f.resp_bytes
-        record.orig_flags |= f.orig_flags
-        record.resp_flags |= f.resp_flags
-        record.connections += f.connections
+        _add_counts(record, f)
         if f.connections > 1:  # a record: its members' starts and sizes
             starts += f.starts
             sizes += f.sizes
@@ -201,6 +189,19 @@ def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
             sizes.append(f.resp_bytes if swapped else f.orig_bytes)
     record.starts = _earliest(starts)
     record.sizes = sizes[:STARTS_CAP]
+
+
+def _add_counts(record: Flow, f: Flow) -> None:
+    """Times, packets, bytes, flags and connections of f added to the record."""
+    record.first_ts = min(record.first_ts, f.first_ts)
+    record.last_ts = max(record.last_ts, f.last_ts)
+    record.orig_pkts += f.orig_pkts
+    record.resp_pkts += f.resp_pkts
+    record.orig_bytes += f.orig_bytes
+    record.resp_bytes += f.resp_bytes
+    record.orig_flags |= f.orig_flags
+    record.resp_flags |= f.resp_flags
+    record.connections += f.connections
 
 
 def _earliest(starts: list[float]) -> list[float]:

@@ -59,7 +59,7 @@ def test_unique_answers_stop_at_the_cap_and_are_counted(monkeypatch):
     assert [e.fields["names"][0][0] for e in events] == [f"h{i}.cdn.example" for i in range(50)]
     assert deep.dropped == {"dns": 150}
     assert deep.warnings() == [
-        "dns: 150 more events dropped after the first 50 of this input"
+        "dns: 150 more events dropped after the first 50 distinct ones"
         " (memory bound; the kept ones still count their repeats)"
     ]
 

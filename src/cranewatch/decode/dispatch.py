@@ -50,12 +50,12 @@ PARSER_MODULES = (
 
 _L4 = {"tcp": (6,), "udp": (17,), None: (6, 17)}
 _L4_NAME = {6: "tcp", 17: "udp"}
-MAX_RAW = 1 << 16  # payloads remembered per input (raw_key) before that table starts over
+MAX_RAW = 1 << 16  # payloads remembered per session (raw_key) before that table starts over
 # Flows whose parsed packets are counted (per_flow) before that table starts over: a
 # day of TLS connections would otherwise grow it without bound. Flows already full
 # stay known to `_FullFlows`; a flow not yet full may then be parsed a few more times.
 MAX_COUNTED = 1 << 16
-# Events kept per parser per input; later new facts are dropped and counted. Real
+# Events kept per parser per ParseSession; later new facts are dropped and counted. Real
 # captures stay far below (the most in shared/captures: 2,169 BACnet events); a
 # flood of unique DNS answers or DHCP requests would otherwise grow without bound.
 MAX_EVENTS = 50_000
@@ -70,7 +70,7 @@ class Parser:
 
     takes_l4: `parse` accepts the keyword `l4` ('tcp'/'udp'): a protocol framed
               differently per transport (DNS) then parses each payload once.
-    fact_key: optional `fields -> hashable`: events of one input with the same
+    fact_key: optional `fields -> hashable`: events of one ParseSession with the same
               endpoints, service port and key are one fact; dispatch keeps the
               first and counts the others in `fields['count']`.
     raw_key:  optional `(payload, l4) -> bytes | None`, with fact_key: the part of
@@ -111,12 +111,15 @@ def load_parsers(names: tuple[str, ...] = PARSER_MODULES) -> list[Parser]:
 class ParseSession:
     """What the deep parsing of consecutive inputs read by one process shares.
 
-    The parsers with their selection tables (built once, not per file) and the
-    packets each flow gave each parser so far, the state behind
-    `Selector.per_flow`. Why shared: rotated captures (tcpdump -C or -G) cut
-    one polling flow into hundreds of files, and limits counted per file parsed
-    each file's first `per_flow` packets of it again: a thousand small files
-    cost five times one big file.
+    The parsers with their selection tables (built once, not per file), the
+    packets each flow gave each parser so far (the state behind
+    `Selector.per_flow`), and the facts and payloads already seen with the
+    events that first told them. Why shared: rotated captures (tcpdump -C or
+    -G) cut one polling flow into hundreds of files, and tables per file
+    parsed each file's first `per_flow` packets of it again, and every DNS
+    answer again, to make events that the event log then found to be repeats:
+    a thousand small files cost five times one big file. Shared, a repeat in a
+    later file counts into the first file's event, as in one big file.
     """
 
     def __init__(self, parsers: list[Parser] | None = None) -> None:
@@ -124,6 +127,10 @@ class ParseSession:
         self.tables = _Tables(self.parsers)
         self.seen: dict[tuple[str, int], int] = {}
         self.full: list[_FullFlows | None] = [None] * len(self.parsers)
+        self.text = _TextCache()
+        self.facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
+        self.raw: dict[tuple, dict | None] = {}  # (parser, ends, raw bytes) -> the same
+        self.kept: Counter[str] = Counter()  # events kept per parser
 
 
 class DeepParser:
@@ -139,8 +146,8 @@ class DeepParser:
     flow costs nothing after its first packets.
 
     Memory follows distinct facts, and they are capped: each parser keeps at
-    most MAX_EVENTS events per input; later new ones are counted in `dropped`
-    and reported by `warnings()`.
+    most MAX_EVENTS events per session (the inputs one process reads); later
+    new ones are counted in this input's `dropped` and reported by `warnings()`.
     """
 
     def __init__(
@@ -156,11 +163,11 @@ class DeepParser:
         self._per_flow_seen = session.seen
         self._full = session.full
         self._tables = session.tables
-        self._text = _TextCache()
-        self._facts: dict[tuple, dict] = {}  # (parser, ends, fact) -> first event's fields
-        self._raw: dict[tuple, dict | None] = {}  # (parser, ends, raw bytes) -> the same
-        self.kept: Counter[str] = Counter()  # events kept per parser
-        self.dropped: Counter[str] = Counter()  # new events past MAX_EVENTS per parser
+        self._text = session.text
+        self._facts = session.facts
+        self._raw = session.raw
+        self.kept = session.kept
+        self.dropped: Counter[str] = Counter()  # new events of this input past MAX_EVENTS
         self.parse_errors = 0
 
     def run(self, batch: RawBatch, pk: Packets, first_packet_no: int) -> list[Event]:
@@ -183,9 +190,9 @@ class DeepParser:
         return self._events(sub, found, first_packet_no)
 
     def warnings(self) -> list[str]:
-        """One line per parser that reached MAX_EVENTS in this input."""
+        """One line per parser that dropped new events of this input past MAX_EVENTS."""
         return [
-            f"{name}: {count} more events dropped after the first {MAX_EVENTS} of this input"
+            f"{name}: {count} more events dropped after the first {MAX_EVENTS} distinct ones"
             " (memory bound; the kept ones still count their repeats)"
             for name, count in self.dropped.items()
         ]

@@ -369,29 +369,31 @@ def test_claimed_lengths_do_not_size_buffers(tmp_path, data):
     assert peak < 200_000
 
 
-def _records_block(start_sec: int, count: int, seed: int = 5) -> bytearray:
+def _records_block(start_sec: int, count: int, seed: int = 5, step: int = 1) -> bytearray:
     rng = np.random.default_rng(seed)
     parts = []
     for i in range(count):
         body = rng.bytes(int(rng.integers(40, 400)))
-        parts.append(struct.pack("<IIII", start_sec + i, i % 1_000_000, len(body), len(body)))
+        sec = start_sec + i * step
+        parts.append(struct.pack("<IIII", sec, i % 1_000_000, len(body), len(body)))
         parts.append(body)
     return bytearray(b"".join(parts)) + bytearray(128)
 
 
 @pytest.mark.parametrize(
-    ("start", "shortcut"),
+    ("start", "step", "shortcut"),
     [
-        (0x6553_0000, True),  # one top timestamp byte throughout
-        (0x6553_FF00, True),  # lower bytes roll over: still one top byte
-        (0x65FF_FF00, False),  # the top byte changes (every 194 days): the Python walk
+        (0x6553_0000, 1, True),  # one top timestamp byte throughout
+        (0x6553_FF00, 1, True),  # the next byte moves on by one: still the shortcut
+        (0x6553_0000, 100, False),  # it moves by three in one block (a sparse capture)
+        (0x65FF_FF00, 1, False),  # the top byte changes (every 194 days): the Python walk
     ],
 )
-def test_fast_record_walk_equals_the_plain_walk(start, shortcut):
+def test_fast_record_walk_equals_the_plain_walk(start, step, shortcut):
     from cranewatch.sources.pcap import fast_walk, parse_header, walk
 
     header = parse_header(bytes.fromhex("d4c3b2a1020004000000000000000000ffff000001000000"))
-    buf = _records_block(start, 2000)
+    buf = _records_block(start, 2000, step=step)
     n = len(buf) - 128
     plain = walk(buf, 0, n, struct.Struct("<I").unpack_from)
     fast = fast_walk(buf, 0, n, header)

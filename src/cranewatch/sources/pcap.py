@@ -83,8 +83,9 @@ def fast_walk(buf: bytearray, p: int, n: int, header: PcapHeader) -> np.ndarray 
     Why: the Python walk costs ~150 ns a record, the largest serial cost of
     reading. Record headers are found instead as the byte positions whose
     timestamp shares its top byte with the first record's (one compare over the
-    block) and whose caplen and fraction are sane. Those candidates are the
-    walk exactly when they form one chain from `p` (each one's end is the next
+    block), whose next byte is the first record's or one more (it moves every
+    65,536 s), and whose caplen and fraction are sane. Those candidates are the walk
+    exactly when they form one chain from `p` (each one's end is the next
     one's start) that runs to the end of the block, once candidates no other
     candidate points at are dropped; a missed record, an odd timestamp or a
     stray that another stray points at breaks the chain and the caller walks.
@@ -93,8 +94,11 @@ def fast_walk(buf: bytearray, p: int, n: int, header: PcapHeader) -> np.ndarray 
     if p > lim:
         return np.empty(0, np.int64)
     view = np.frombuffer(buf, dtype=np.uint8, count=n)
-    top = 3 if header.endian == "<" else 0
+    top, second = (3, 2) if header.endian == "<" else (0, 1)
     cand = np.flatnonzero(view[p + top : lim + top + 1] == view[p + top]) + p
+    # payload bytes that match the top byte are ~1/256 of a block; the next byte
+    # leaves ~1/128 of those (it may have moved on by one within the block)
+    cand = cand[view[cand + second] - view[p + second] <= 1]
     u32 = u32_view(buf, n, header.endian)
     caplen = u32[cand + 8].astype(np.int64)
     frac_ok = u32[cand + 4] < (1_000_000_000 if header.nano else 1_000_000)
@@ -102,8 +106,11 @@ def fast_walk(buf: bytearray, p: int, n: int, header: PcapHeader) -> np.ndarray 
     cand, nxt = cand[ok], cand[ok] + RECORD_HEADER + caplen[ok]
     if not len(cand) or cand[0] != p:
         return None
-    cand, nxt = drop_strays(cand, nxt)
-    if (nxt[:-1] != cand[1:]).any() or nxt[-1] <= lim:
+    if (nxt[:-1] != cand[1:]).any():
+        cand, nxt = drop_strays(cand, nxt)
+        if (nxt[:-1] != cand[1:]).any():
+            return None
+    if nxt[-1] <= lim:
         return None
     return cand
 

@@ -178,6 +178,36 @@ def test_findings_survive_heavy_folding(tmp_path, monkeypatch, seed):
     assert sum(entry["connections"] for entry in doc["flows"]) >= len(plain.flows)
 
 
+def _flows_by_rows(monkeypatch, batches, budget: int) -> list:
+    """Flows of a table whose folds hand `Conversations.add` one flow per row (the plain way)."""
+    with monkeypatch.context() as m:
+        m.setattr(FlowTable, "_fold_groups", lambda self, rows: self._build(rows))
+        return _read(batches, budget).flows()
+
+
+@pytest.mark.parametrize("budget", [8, BUDGET])
+def test_grouped_folds_equal_folding_each_flow(monkeypatch, churn, dense, budget):
+    """Rows grouped by fold key with numpy give the records a Flow per row gives, field by field.
+
+    The churn has UDP flows that restart after silence, TCP with and without
+    SYNs, MACs on both sides and routed peers; `dense` thrashes.
+    """
+    for batches in (churn, dense):
+        plain = _flows_by_rows(monkeypatch, batches, budget)
+        grouped = _read(batches, budget).flows()
+        assert any(f.connections > 1 for f in grouped)
+        assert grouped == plain
+
+
+def test_grouped_folds_survive_hash_collisions_and_a_full_memo(monkeypatch, churn):
+    """Every fold-key hash equal, and the direction memo starting over each batch: same records."""
+    plain = _flows_by_rows(monkeypatch, churn, 8)
+    monkeypatch.setattr(flows_mod, "_row_hash", lambda table: table[:, 0] & 0)
+    monkeypatch.setattr(flows_mod._SidesMemo, "MAX", 1)
+    monkeypatch.setattr(flows_mod, "_SIDES", flows_mod._SidesMemo())
+    assert _read(churn, 8).flows() == plain
+
+
 def test_folding_a_batch_equals_folding_its_flows_one_by_one():
     """Conversations fold a batch per record at once; the records are what one at a time gives.
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from cranewatch.decode.addr import ip_str, mac_str
 from cranewatch.decode.packets import Packets
+from cranewatch.inventory.direction import SYN, direction
 from cranewatch.inventory.fold import Conversations
 from cranewatch.inventory.model import STARTS_CAP, Flow
 from cranewatch.sources.batch import RawBatch
@@ -378,8 +379,78 @@ class FlowTable:
         idle_first = np.argsort(self._t["ts"][:n, 1], kind="stable")
         out = np.sort(idle_first[: n - left])
         for start in range(0, len(out), FOLD_BATCH):  # few Flow objects alive at a time
-            self._folded.add(self._build(out[start : start + FOLD_BATCH]))
+            self._folded.add(self._fold_groups(out[start : start + FOLD_BATCH]))
         self._compact(np.sort(idle_first[n - left :]))
+
+    def _fold_groups(self, rows: np.ndarray) -> list[Flow]:
+        """What `Conversations.add` is given for rows `rows`: one flow or record per fold key.
+
+        Why: folding built a Flow for every folded row and keyed each in Python
+        (~6 us a connection: a million DNS queries spent most of a run there).
+        Here rows that share `fold_key` are found with numpy; a group of one is
+        its flow, a larger group one record of its members: identity of the
+        first, their sums, and their connection starts and sizes in row order,
+        which `Conversations.add` absorbs as it would the members one by one.
+        """
+        cols = _FoldColumns(self._t, self._index.keys, rows)
+        group, firsts, counts = cols.groups()
+        out = self._build(rows[firsts])
+        multi = np.flatnonzero(counts > 1)
+        if not len(multi):
+            return out
+        by = np.argsort(group, kind="stable")  # members of each group, in row order
+        cuts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sums = np.add.reduceat(cols.counts[by], cuts)
+        first_ts = np.minimum.reduceat(cols.first_ts[by], cuts)
+        last_ts = np.maximum.reduceat(cols.last_ts[by], cuts)
+        flags = np.bitwise_or.reduceat(cols.flags[by], cuts)
+        starts, start_cuts, sizes, size_cuts = self._member_starts(cols, rows, group, counts)
+        for g in multi.tolist():
+            f = out[g]
+            f.orig_pkts, f.resp_pkts, f.orig_bytes, f.resp_bytes = sums[g].tolist()
+            f.first_ts, f.last_ts = float(first_ts[g]), float(last_ts[g])
+            f.orig_flags, f.resp_flags = flags[g].tolist()
+            f.connections = int(counts[g])
+            f.starts = starts[start_cuts[g] : start_cuts[g + 1]].tolist()
+            f.sizes = sizes[size_cuts[g] : size_cuts[g + 1]].tolist()
+        return out
+
+    def _member_starts(self, cols: _FoldColumns, rows, group, counts):
+        """Connection starts and sizes of the members of groups larger than one.
+
+        Each member's starts are `Flow.connection_starts()` (TCP: its first
+        packet when a SYN was seen; otherwise its first packet and the
+        originator's restarts, once each, in time order); its size counts when
+        it has one start (the client's bytes). Returned as (starts, cuts,
+        sizes, cuts), grouped by group and then row, with cuts per group.
+        """
+        m = len(rows)
+        in_multi = counts[group] > 1
+        tcp = cols.proto == 6
+        syn = ((cols.flags[:, 0] | cols.flags[:, 1]) & SYN) != 0
+        who = np.flatnonzero(in_multi & (~tcp | syn))
+        when = cols.first_ts[who]
+        if self._starts:
+            slot = np.full(self._index.n, -1, dtype=np.int64)
+            slot[rows] = np.arange(m)
+            start_rows, ts, dirs = self._flat_starts()
+            at = slot[start_rows]
+            ok = at >= 0
+            at, ts, dirs = at[ok], ts[ok], dirs[ok]
+            ok = in_multi[at] & ~tcp[at] & (dirs == cols.orig_side[at])
+            who, when = np.concatenate([who, at[ok]]), np.concatenate([when, ts[ok]])
+        order = np.lexsort((when, who, group[who]))
+        who, when = who[order], when[order]
+        again = np.zeros(len(who), dtype=bool)
+        again[1:] = (who[1:] == who[:-1]) & (when[1:] == when[:-1])
+        who, when = who[~again], when[~again]
+        one = np.flatnonzero(in_multi & (np.bincount(who, minlength=m) == 1))
+        one = one[np.argsort(group[one], kind="stable")]
+        sizes = np.where(cols.swapped[one], cols.counts[one, 3], cols.counts[one, 2])
+        g_count = len(counts)
+        start_cuts = np.searchsorted(group[who], np.arange(g_count + 1))
+        size_cuts = np.searchsorted(group[one], np.arange(g_count + 1))
+        return when, start_cuts, sizes, size_cuts
 
     def _compact(self, keep: np.ndarray) -> None:
         """Keep only rows `keep` (ascending), renumbered; freed rows are zero again."""
@@ -506,6 +577,170 @@ class FlowTable:
         for start, stop in zip(cuts, np.append(cuts[1:], len(at)), strict=True):
             per_row[int(at[start])] = ts[start:stop].tolist()
         return per_row
+
+
+_MAC48 = _U(0xFFFFFFFFFFFF)
+_NO_MAC = _U(1 << 48)  # an absent MAC in a fold key column
+
+
+class _FoldColumns:
+    """Table rows about to be folded, as the numbers `fold_key` is made of.
+
+    Every text of `fold_key` is an injective function of a number here
+    (addresses of their (hi, lo) pair, MACs of their 48 bits, absent ones of
+    a value no MAC has), so rows with equal numbers are rows with equal keys.
+    """
+
+    def __init__(self, t: _Blocks, keys: np.ndarray, rows: np.ndarray) -> None:
+        key = keys[rows]
+        pp = key[:, 0]
+        o = t["meta"][rows, 0]
+        b_orig = o.astype(bool)
+        self.orig_side = o
+        self.proto = (pp >> _U(32)).astype(np.int64)
+        a = np.stack([key[:, 1], key[:, 2], (pp >> _U(16)) & _U(0xFFFF)], axis=1)
+        b = np.stack([key[:, 3], key[:, 4], pp & _U(0xFFFF)], axis=1)
+        self.orig = np.where(b_orig[:, None], b, a)
+        self.resp = np.where(b_orig[:, None], a, b)
+        ts = t["ts"][rows]
+        self.first_ts, self.last_ts = ts[:, 0], ts[:, 1]
+        cnt = t["cnt"][rows]
+        swap = [1, 0, 3, 2]
+        # orig pkts, resp pkts, orig bytes, resp bytes
+        self.counts = np.where(b_orig[:, None], cnt[:, swap], cnt)
+        fl = t["flags"][rows, 0].astype(np.int64)
+        both = np.stack([fl & 0xFF, fl >> 8], axis=1)
+        self.flags = np.where(b_orig[:, None], both[:, ::-1], both)  # orig, resp
+        first = t["first"][rows]
+        fo = np.where(b_orig, first[:, 2], first[:, 0])
+        hop = np.where(b_orig, first[:, 3], first[:, 1])
+        fq = np.where(b_orig, first[:, 0], first[:, 2])
+        o_mac, q_mac = (fo & _HAS_MAC) != 0, (fq & _HAS_MAC) != 0
+        self.macs = np.stack(
+            [
+                np.where(o_mac, fo & _MAC48, _NO_MAC),
+                np.where(o_mac & (hop != 0), hop & _MAC48, _NO_MAC),
+                np.where(q_mac, fq & _MAC48, _NO_MAC),
+            ],
+            axis=1,
+        )
+        self.vlan = t["meta"][rows, 1]
+        self.swapped = np.zeros(len(rows), dtype=bool)
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group of each row (numbered in order of first row), each group's first row, sizes."""
+        o_syn = (self.flags[:, 0] & SYN) != 0
+        r_syn = (self.flags[:, 1] & SYN) != 0
+        quiet = self.counts[:, 1] == 0
+        inputs = (
+            (self.proto << 35)
+            | (o_syn.astype(np.int64) << 34)
+            | (r_syn.astype(np.int64) << 33)
+            | (quiet.astype(np.int64) << 32)
+            | (self.orig[:, 2].astype(np.int64) << 16)
+            | self.resp[:, 2].astype(np.int64)
+        )
+        sides = _SIDES.of(inputs)
+        self.swapped = sides[:, 0].astype(bool)
+        bits = o_syn | r_syn << 1 | quiet << 2 | sides[:, 0] << 3 | sides[:, 1] << 4
+        table = np.column_stack(
+            [
+                self.proto.astype(np.uint64),
+                self.orig[:, :2],
+                self.macs[:, :2],
+                self.resp[:, :2],
+                self.macs[:, 2],
+                self.vlan.astype(np.uint64),
+                bits.astype(np.uint64),
+                sides[:, 2].astype(np.uint64),
+            ]
+        )
+        first, inverse = _unique_rows(table)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        group = rank[inverse.reshape(-1)]
+        return group, first[order], np.bincount(group, minlength=len(order))
+
+
+def _unique_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first row of each distinct row, distinct row of each row) of a uint64 table.
+
+    Rows are hashed to one uint64 and grouped by it; each row is then checked
+    equal to its group's first. Why: `np.unique(axis=0)` sorts rows as
+    structured values, several times slower; it stays for a hash collision.
+    """
+    _, first, inverse = np.unique(_row_hash(table), return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if (table == table[first[inverse]]).all():
+        return first, inverse
+    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
+
+
+def _row_hash(table: np.ndarray) -> np.ndarray:
+    h = np.zeros(len(table), dtype=np.uint64)
+    for col in table.T:
+        h = mix64(h ^ col)
+    return h
+
+
+class _SidesMemo:
+    """`_sides` of many flows at once, remembered as sorted arrays.
+
+    Why: a batch of churn holds thousands of distinct port pairs, and a dict
+    lookup per pair per batch cost as much as the rest of folding; here only
+    inputs never seen before reach Python. Starts over past MAX entries.
+    """
+
+    MAX = 1 << 20
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, dtype=np.int64)
+        self.values = np.zeros((0, 3), dtype=np.int64)
+
+    def of(self, inputs: np.ndarray) -> np.ndarray:
+        """(swapped, certain, server port) for each packed input."""
+        wanted, which = np.unique(inputs, return_inverse=True)
+        at = np.searchsorted(self.keys, wanted)
+        known = at < len(self.keys)
+        known[known] = self.keys[at[known]] == wanted[known]
+        if not known.all():
+            new = wanted[~known]
+            if len(self.keys) + len(new) > self.MAX:
+                self.keys, self.values, new = self.keys[:0], self.values[:0], wanted
+            values = np.array([_sides(k) for k in new.tolist()], dtype=np.int64).reshape(-1, 3)
+            keys = np.concatenate([self.keys, new])
+            order = np.argsort(keys, kind="stable")
+            self.keys, self.values = keys[order], np.concatenate([self.values, values])[order]
+            at = np.searchsorted(self.keys, wanted)
+        return self.values[at][which.reshape(-1)]
+
+
+def _sides(inputs: int) -> tuple[int, int, int]:
+    """(swapped, certain, server port) that `direction()` gives a flow with these inputs.
+
+    `inputs` packs what `direction()` reads: protocol, SYN from the
+    originator, SYN from the responder, no reply, originator and responder
+    ports. A flow made of just those asks the one implementation.
+    """
+    probe = Flow(
+        proto=inputs >> 35,
+        orig_ip="",
+        resp_ip="",
+        orig_port=(inputs >> 16) & 0xFFFF,
+        resp_port=inputs & 0xFFFF,
+        first_ts=0.0,
+        last_ts=0.0,
+        orig_flags=SYN if inputs >> 34 & 1 else 0,
+        resp_flags=SYN if inputs >> 33 & 1 else 0,
+        resp_pkts=0 if inputs >> 32 & 1 else 1,
+    )
+    d = direction(probe)
+    return int(d.swapped), int(d.certain), d.server_port
+
+
+_SIDES = _SidesMemo()
 
 
 class _Chunk:

@@ -41,7 +41,7 @@ def _events(path, parsers):
 def _plain_parsers():
     """The parsers as before: DNS without the transport hint and without fact keys."""
     return [
-        dataclasses.replace(p, takes_l4=False, fact_key=None, raw_key=None)
+        dataclasses.replace(p, takes_l4=False, fact_key=None, volatile=None)
         if p.name == "dns"
         else p
         for p in load_parsers()
@@ -89,8 +89,10 @@ def test_transport_picks_the_framing():
     assert dns.parse(framed, l4="udp") != dns.parse(framed, l4="tcp")
     # a TCP segment that is not one framed message is still read as best it can
     assert dns.parse(msg, l4="tcp") == dns.parse(msg)
-    assert dns.raw_key(msg, "udp") == msg[2:]
-    assert dns.raw_key(msg, None) is None
+    # the payload that decides the fields: the message without its id
+    assert dispatch._raw_key(dns.VOLATILE_BYTES, msg, "udp") == msg[2:]
+    assert dispatch._raw_key(dns.VOLATILE_BYTES, framed, "tcp") == framed[:2] + framed[4:]
+    assert dispatch._raw_key(dns.VOLATILE_BYTES, msg, None) is None
 
 
 def _query_frames(names_ids_ports):

@@ -14,6 +14,7 @@ import dpkt
 import pytest
 
 from _l2l4_helpers import generate_records, pack, split
+from cranewatch.decode import rows
 from cranewatch.decode.l2l4 import decode_l2l4
 from cranewatch.inventory import flows as flows_mod
 from cranewatch.inventory.direction import direction
@@ -202,7 +203,7 @@ def test_grouped_folds_equal_folding_each_flow(monkeypatch, churn, dense, budget
 def test_grouped_folds_survive_hash_collisions_and_a_full_memo(monkeypatch, churn):
     """Every fold-key hash equal, and the direction memo starting over each batch: same records."""
     plain = _flows_by_rows(monkeypatch, churn, 8)
-    monkeypatch.setattr(flows_mod, "_row_hash", lambda table: table[:, 0] & 0)
+    monkeypatch.setattr(rows, "row_hash", lambda table: table[:, 0] & 0)
     monkeypatch.setattr(flows_mod._SidesMemo, "MAX", 1)
     monkeypatch.setattr(flows_mod, "_SIDES", flows_mod._SidesMemo())
     assert _read(churn, 8).flows() == plain

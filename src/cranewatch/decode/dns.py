@@ -13,6 +13,7 @@ one that explains the bytes.
 `fact_key` tells dispatch which messages say the same thing: a client asking
 the same name of the same resolver every few seconds is one fact with a count,
 not a million events (memory must not grow with the capture's length).
+`VOLATILE_BYTES` (the id) lets dispatch count such a repeat without parsing it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from dataclasses import dataclass, field
 from cranewatch.decode.select import Selector
 
 SELECT = Selector(ports=(53,), per_flow=0)
+# Per transport: (offset, size, shortest message) of the transaction id, after TCP's
+# 2-byte length. The id tells messages apart, not facts: dispatch counts a message
+# equal to a known one but for these bytes without parsing it again.
+VOLATILE_BYTES = {"udp": (0, 2, 12), "tcp": (2, 2, 14)}
 
 MAX_RECORDS = 64
 MAX_JUMPS = 16
@@ -361,12 +366,3 @@ def fact_key(fields: dict) -> tuple:
         _pairs(fields.get("names") or ()),
         bool(fields.get("truncated")),
     )
-
-
-def raw_key(data: bytes, l4: str | None) -> bytes | None:
-    """The message bytes without the transaction id: equal bytes parse to the same fact."""
-    if l4 == "udp" and len(data) >= 12:
-        return data[2:]
-    if l4 == "tcp" and len(data) >= 14:
-        return data[:2] + data[4:]
-    return None

@@ -26,6 +26,7 @@ import numpy as np
 
 from cranewatch.decode.addr import ip_str, mac_str
 from cranewatch.decode.packets import Packets
+from cranewatch.decode.rows import first_equal
 from cranewatch.inventory.direction import SYN, direction
 from cranewatch.inventory.fold import Conversations
 from cranewatch.inventory.model import STARTS_CAP, Flow
@@ -655,34 +656,10 @@ class _FoldColumns:
                 sides[:, 2].astype(np.uint64),
             ]
         )
-        first, inverse = _unique_rows(table)
-        order = np.argsort(first, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        group = rank[inverse.reshape(-1)]
-        return group, first[order], np.bincount(group, minlength=len(order))
-
-
-def _unique_rows(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(first row of each distinct row, distinct row of each row) of a uint64 table.
-
-    Rows are hashed to one uint64 and grouped by it; each row is then checked
-    equal to its group's first. Why: `np.unique(axis=0)` sorts rows as
-    structured values, several times slower; it stays for a hash collision.
-    """
-    _, first, inverse = np.unique(_row_hash(table), return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    if (table == table[first[inverse]]).all():
-        return first, inverse
-    _, first, inverse = np.unique(table, axis=0, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1)
-
-
-def _row_hash(table: np.ndarray) -> np.ndarray:
-    h = np.zeros(len(table), dtype=np.uint64)
-    for col in table.T:
-        h = mix64(h ^ col)
-    return h
+        equal_to = first_equal(table)
+        first = np.flatnonzero(equal_to == np.arange(len(table)))
+        group = (np.cumsum(equal_to == np.arange(len(table))) - 1)[equal_to]
+        return group, first, np.bincount(group, minlength=len(first))
 
 
 class _SidesMemo:

@@ -416,7 +416,9 @@ class FlowTable:
             f.sizes = sizes[size_cuts[g] : size_cuts[g + 1]].tolist()
         return out
 
-    def _member_starts(self, cols: _FoldColumns, rows, group, counts):
+    def _member_starts(
+        self, cols: _FoldColumns, rows: np.ndarray, group: np.ndarray, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Connection starts and sizes of the members of groups larger than one.
 
         Each member's starts are `Flow.connection_starts()` (TCP: its first
@@ -626,10 +628,6 @@ class _FoldColumns:
             axis=1,
         )
         self.vlan = t["meta"][rows, 1]
-        self.swapped = np.zeros(len(rows), dtype=bool)
-
-    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Group of each row (numbered in order of first row), each group's first row, sizes."""
         o_syn = (self.flags[:, 0] & SYN) != 0
         r_syn = (self.flags[:, 1] & SYN) != 0
         quiet = self.counts[:, 1] == 0
@@ -641,9 +639,12 @@ class _FoldColumns:
             | (self.orig[:, 2].astype(np.int64) << 16)
             | self.resp[:, 2].astype(np.int64)
         )
-        sides = _SIDES.of(inputs)
-        self.swapped = sides[:, 0].astype(bool)
-        bits = o_syn | r_syn << 1 | quiet << 2 | sides[:, 0] << 3 | sides[:, 1] << 4
+        self.sides = _SIDES.of(inputs)  # what direction() says: swapped, certain, server port
+        self.swapped = self.sides[:, 0].astype(bool)
+        self.bits = o_syn | r_syn << 1 | quiet << 2 | self.sides[:, 0] << 3 | self.sides[:, 1] << 4
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Group of each row (numbered in order of first row), each group's first row, sizes."""
         table = np.column_stack(
             [
                 self.proto.astype(np.uint64),
@@ -652,8 +653,8 @@ class _FoldColumns:
                 self.resp[:, :2],
                 self.macs[:, 2],
                 self.vlan.astype(np.uint64),
-                bits.astype(np.uint64),
-                sides[:, 2].astype(np.uint64),
+                self.bits.astype(np.uint64),
+                self.sides[:, 2].astype(np.uint64),
             ]
         )
         equal_to = first_equal(table)

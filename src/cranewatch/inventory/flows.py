@@ -671,7 +671,7 @@ class _SidesMemo:
     inputs never seen before reach Python. Starts over past MAX entries.
     """
 
-    MAX = 1 << 20
+    MAX = 1 << 15  # entries (32 bytes each); a run of churn meets a few times that
 
     def __init__(self) -> None:
         self.keys = np.zeros(0, dtype=np.int64)

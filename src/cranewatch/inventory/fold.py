@@ -25,6 +25,7 @@ dropped (their packets stay in the host table). `warning()` says what happened.
 from __future__ import annotations
 
 import dataclasses
+from array import array
 from collections.abc import Iterable
 
 from cranewatch.inventory.direction import SYN, direction
@@ -102,7 +103,7 @@ class Conversations:
     def records(self) -> list[Flow]:
         """Copies of the records (callers label them with services and names)."""
         return [
-            dataclasses.replace(r, starts=list(r.starts))
+            dataclasses.replace(r, starts=list(r.starts), sizes=list(r.sizes))
             for r in (*self._records.values(), *self._pairs.values())
         ]
 
@@ -187,8 +188,10 @@ def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
         starts += own
         if len(own) == 1:
             sizes.append(f.resp_bytes if swapped else f.orig_bytes)
-    record.starts = _earliest(starts)
-    record.sizes = sizes[:STARTS_CAP]
+    # kept as arrays: 8 bytes an entry where a list of floats takes 32, and a
+    # busy conversation holds STARTS_CAP of each (records() hands out lists)
+    record.starts = array("d", _earliest(starts))
+    record.sizes = array("q", sizes[:STARTS_CAP])
 
 
 def _add_counts(record: Flow, f: Flow) -> None:

@@ -671,7 +671,7 @@ class _SidesMemo:
     inputs never seen before reach Python. Starts over past MAX entries.
     """
 
-    MAX = 1 << 15  # entries (32 bytes each); a run of churn meets a few times that
+    MAX = 1 << 17  # entries, 32 bytes each: a day of churn has fewer port pairs (<= 65,536 x few)
 
     def __init__(self) -> None:
         self.keys = np.zeros(0, dtype=np.int64)

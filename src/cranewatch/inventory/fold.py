@@ -28,6 +28,8 @@ import dataclasses
 from array import array
 from collections.abc import Iterable
 
+import numpy as np
+
 from cranewatch.inventory.direction import SYN, direction
 from cranewatch.inventory.model import STARTS_CAP, Flow
 
@@ -175,23 +177,26 @@ def _empty_like(f: Flow) -> Flow:
 
 
 def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
-    """Add flows or records with the record's key to it."""
-    starts, sizes = list(record.starts), list(record.sizes)
+    """Add flows or records with the record's key to it.
+
+    Starts and sizes are kept as arrays: 8 bytes an entry where a list of
+    floats takes 32, and a busy conversation holds STARTS_CAP of each
+    (`records()` hands out lists).
+    """
+    starts, sizes = array("d", record.starts), array("q", record.sizes)
     for f in members:
         _add_counts(record, f)
         if f.connections > 1:  # a record: its members' starts and sizes
-            starts += f.starts
-            sizes += f.sizes
+            starts.extend(f.starts)
+            sizes.extend(f.sizes)
             continue
         # a flow, or a record of one flow, which holds just what that flow held
         own = f.connection_starts()
-        starts += own
+        starts.extend(own)
         if len(own) == 1:
             sizes.append(f.resp_bytes if swapped else f.orig_bytes)
-    # kept as arrays: 8 bytes an entry where a list of floats takes 32, and a
-    # busy conversation holds STARTS_CAP of each (records() hands out lists)
-    record.starts = array("d", _earliest(starts))
-    record.sizes = array("q", sizes[:STARTS_CAP])
+    record.starts = _earliest(starts)
+    record.sizes = sizes[:STARTS_CAP]
 
 
 def _add_counts(record: Flow, f: Flow) -> None:
@@ -207,6 +212,8 @@ def _add_counts(record: Flow, f: Flow) -> None:
     record.connections += f.connections
 
 
-def _earliest(starts: list[float]) -> list[float]:
-    """The earliest STARTS_CAP starts."""
-    return starts if len(starts) <= STARTS_CAP else sorted(starts)[:STARTS_CAP]
+def _earliest(starts: array) -> array:
+    """The earliest STARTS_CAP starts (as they came, when there are no more than that)."""
+    if len(starts) <= STARTS_CAP:
+        return starts
+    return array("d", np.sort(np.frombuffer(starts, dtype=np.float64))[:STARTS_CAP].tobytes())

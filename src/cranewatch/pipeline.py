@@ -285,7 +285,7 @@ def _trim_heap() -> None:
 
 
 @functools.cache
-def _malloc_trim():
+def _malloc_trim() -> Callable[[int], int] | None:
     import ctypes
     import ctypes.util
 

@@ -103,9 +103,13 @@ class Conversations:
         self._add_pairs(list(other._pairs.values()), count=False)
 
     def records(self) -> list[Flow]:
-        """Copies of the records (callers label them with services and names)."""
+        """Copies of the records (callers label them with services and names).
+
+        Their starts and sizes stay arrays: on a long capture the records hold
+        most of the run's starts, and a list would take four times the memory.
+        """
         return [
-            dataclasses.replace(r, starts=list(r.starts), sizes=list(r.sizes))
+            dataclasses.replace(r, starts=array("d", r.starts), sizes=array("q", r.sizes))
             for r in (*self._records.values(), *self._pairs.values())
         ]
 
@@ -180,8 +184,7 @@ def _absorb(record: Flow, members: list[Flow], swapped: bool) -> None:
     """Add flows or records with the record's key to it.
 
     Starts and sizes are kept as arrays: 8 bytes an entry where a list of
-    floats takes 32, and a busy conversation holds STARTS_CAP of each
-    (`records()` hands out lists).
+    floats takes 32, and a busy conversation holds STARTS_CAP of each.
     """
     starts, sizes = array("d", record.starts), array("q", record.sizes)
     for f in members:

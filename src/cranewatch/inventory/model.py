@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,14 +49,15 @@ class Flow:
     orig_ttl: int = 0  # TTL/hop limit of the first orig->resp packet
     resp_ttl: int = 0
     vlan: int = 0
-    starts: list[float] = field(default_factory=list)  # (re)starts after >= 1 s idle, capped
+    starts: Sequence[float] = field(default_factory=list)  # (re)starts after >= 1 s idle, capped
     service: str | None = None  # protocol recognised by a parser or the port table
     name: str | None = None  # the responder's name: TLS SNI, HTTP Host, or DNS answer
     # Above 1: idle flows folded into one record per conversation (inventory/fold.py);
     # ports are the first member's, `starts` are the members' connection starts and
-    # `sizes` the bytes each single-start member's client sent (both capped).
+    # `sizes` the bytes each single-start member's client sent (both capped, and kept
+    # as arrays: 8 bytes an entry, where a list takes 32).
     connections: int = 1
-    sizes: list[int] = field(default_factory=list)
+    sizes: Sequence[int] = field(default_factory=list)
 
     @property
     def l4(self) -> str:

@@ -431,17 +431,11 @@ class FlowTable:
         in_multi = counts[group] > 1
         tcp = cols.proto == 6
         syn = ((cols.flags[:, 0] | cols.flags[:, 1]) & SYN) != 0
-        who = np.flatnonzero(in_multi & (~tcp | syn))
-        when = cols.first_ts[who]
-        if self._starts:
-            slot = np.full(self._index.n, -1, dtype=np.int64)
-            slot[rows] = np.arange(m)
-            start_rows, ts, dirs = self._flat_starts()
-            at = slot[start_rows]
-            ok = at >= 0
-            at, ts, dirs = at[ok], ts[ok], dirs[ok]
-            ok = in_multi[at] & ~tcp[at] & (dirs == cols.orig_side[at])
-            who, when = np.concatenate([who, at[ok]]), np.concatenate([when, ts[ok]])
+        first = np.flatnonzero(in_multi & (~tcp | syn))
+        at, ts = self._originator_starts(rows)
+        ok = in_multi[at] & ~tcp[at]
+        who = np.concatenate([first, at[ok]])
+        when = np.concatenate([cols.first_ts[first], ts[ok]])
         order = np.lexsort((when, who, group[who]))
         who, when = who[order], when[order]
         again = np.zeros(len(who), dtype=bool)
@@ -562,16 +556,7 @@ class FlowTable:
     def _starts_of(self, rows: np.ndarray) -> list[list[float]]:
         """The originator's restart times of each of `rows`, in the order of `rows`."""
         per_row: list[list[float]] = [[] for _ in range(len(rows))]
-        if not self._starts:
-            return per_row
-        slot = np.full(self._index.n, -1, dtype=np.int64)
-        slot[rows] = np.arange(len(rows))
-        start_rows, ts, dirs = self._flat_starts()
-        at = slot[start_rows]
-        wanted = at >= 0
-        at, ts, dirs = at[wanted], ts[wanted], dirs[wanted]
-        mine = dirs == self._t["meta"][rows[at], 0]
-        at, ts = at[mine], ts[mine]
+        at, ts = self._originator_starts(rows)
         if not len(at):
             return per_row
         order = np.argsort(at, kind="stable")
@@ -580,6 +565,19 @@ class FlowTable:
         for start, stop in zip(cuts, np.append(cuts[1:], len(at)), strict=True):
             per_row[int(at[start])] = ts[start:stop].tolist()
         return per_row
+
+    def _originator_starts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Restart candidates of `rows` in each one's originator direction: (position in rows, time)."""
+        if not self._starts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        slot = np.full(self._index.n, -1, dtype=np.int64)
+        slot[rows] = np.arange(len(rows))
+        start_rows, ts, dirs = self._flat_starts()
+        at = slot[start_rows]
+        wanted = at >= 0
+        at, ts, dirs = at[wanted], ts[wanted], dirs[wanted]
+        mine = dirs == self._t["meta"][rows[at], 0]
+        return at[mine], ts[mine]
 
 
 _MAC48 = _U(0xFFFFFFFFFFFF)
@@ -597,9 +595,7 @@ class _FoldColumns:
     def __init__(self, t: _Blocks, keys: np.ndarray, rows: np.ndarray) -> None:
         key = keys[rows]
         pp = key[:, 0]
-        o = t["meta"][rows, 0]
-        b_orig = o.astype(bool)
-        self.orig_side = o
+        b_orig = t["meta"][rows, 0].astype(bool)  # side B sent the first packet
         self.proto = (pp >> _U(32)).astype(np.int64)
         a = np.stack([key[:, 1], key[:, 2], (pp >> _U(16)) & _U(0xFFFF)], axis=1)
         b = np.stack([key[:, 3], key[:, 4], pp & _U(0xFFFF)], axis=1)
@@ -658,9 +654,9 @@ class _FoldColumns:
             ]
         )
         equal_to = first_equal(table)
-        first = np.flatnonzero(equal_to == np.arange(len(table)))
-        group = (np.cumsum(equal_to == np.arange(len(table))) - 1)[equal_to]
-        return group, first, np.bincount(group, minlength=len(first))
+        is_first = equal_to == np.arange(len(table))
+        group = (np.cumsum(is_first) - 1)[equal_to]
+        return group, np.flatnonzero(is_first), np.bincount(group, minlength=int(is_first.sum()))
 
 
 class _SidesMemo:

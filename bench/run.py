@@ -14,6 +14,9 @@ file (RSS must not grow with length), two captures on two cores against one,
 a 10k-packet capture (start-up cost), the file cut into 1,000 rotated
 files as `tcpdump -C` writes them (`--rotated`: the cost of many files), and
 a million short DNS connections (`--churn`: the cost of folding, bench/churn.py).
+When numba is installed, two rows measure the issue's fused-kernel technique
+on this machine (bench/fused_kernel.py): the flow table alone, and with the
+least of cranewatch's other per-packet work (`--scan`).
 Python tools run with the bytecode cache on (`tool_env`), after one untimed
 warm-up run of cranewatch.
 """
@@ -21,6 +24,7 @@ warm-up run of cranewatch.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -133,6 +137,26 @@ def cranewatch_cmd(paths: list[Path], json_out: Path) -> list[str]:
     return [*base, "analyze", *map(str, paths), "--json", str(json_out), "-q"]
 
 
+def kernel_rows(path: Path, n: int, size: int, wanted: bool) -> list[Row]:
+    """The fused numba kernel's two rows, when numba imports (it is no dependency of ours)."""
+    if not wanted:
+        return []
+    if importlib.util.find_spec("numba") is None:
+        print("numba is not installed: no fused-kernel rows (pip install numba)", file=sys.stderr)
+        return []
+    cmd = [PY, str(HERE / "fused_kernel.py"), str(path)]
+    subprocess.run([*cmd, "--scan"], stdout=subprocess.DEVNULL, check=True)  # compile, cache
+    return [
+        Row(FLOW_KERNEL, cmd, n, size),
+        Row(SCAN_KERNEL, [*cmd, "--scan"], n, size),
+    ]
+
+
+SLOW = {"tshark -q -z conv,ip", "dpkt flow loop"}
+FLOW_KERNEL = "numba kernel: flow table"
+SCAN_KERNEL = "numba kernel: + hosts, scan"
+
+
 def run_rows(rows: list[Row], repeat: int, slow: set[str], slow_repeat: int) -> None:
     """Round-robin: every round runs each tool once, so load spikes hit all of them."""
     for round_no in range(repeat):
@@ -167,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, default=5_000_000, help="when generating --file")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of the fast tools")
     ap.add_argument("--slow-repeat", type=int, default=1, help="rounds of tshark and dpkt")
-    ap.add_argument("--skip", action="append", default=[], help="tshark, dpkt, tcpdump, cat")
+    ap.add_argument("--skip", action="append", default=[],
+                    help="tshark, dpkt, tcpdump, cat, kernel")  # fmt: skip
     ap.add_argument("--large", action="store_true", help="also a 4x file (RSS growth)")
     ap.add_argument("--rotated", action="store_true", help="also the file cut in 1,000 files")
     ap.add_argument("--churn", action="store_true", help="also 1M short DNS connections")
@@ -194,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in candidates.items():
         if name not in args.skip and (name == "dpkt" or shutil.which(row.cmd[0])):
             rows.append(row)
+    rows += kernel_rows(path, n, size, "kernel" not in args.skip)
     small = ensure_capture(DATA / "ot10k.pcap", 10_000, seed=3)
     extras: list[Row] = []
     if not args.no_extras:
@@ -239,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     print("warm-up run (writes the bytecode cache; not timed)", file=sys.stderr)
     timed(cranewatch_cmd([small], work / "warm.json"))
     started = time.monotonic()
-    run_rows(rows + extras, args.repeat, {"tshark -q -z conv,ip", "dpkt flow loop"},
-             args.slow_repeat)  # fmt: skip
+    run_rows(rows + extras, args.repeat, SLOW, args.slow_repeat)
     report = [
         f"capture: {path.name}, {n:,} packets, {size / 1e6:,.0f} MB; "
         f"medians of {args.repeat} rounds ({args.slow_repeat} for tshark and dpkt); "
@@ -287,6 +312,11 @@ def checks(rows: list[Row], extras: list[Row], cw: Row) -> list[str]:
         two, one = by["cranewatch, 2 captures/2 cores"], by["cranewatch --jobs 1 (one core)"]
         r = (two.packets / two.wall) / (one.packets / one.wall)
         check("two captures on two cores >= 1.6x one-core throughput", r, r >= 1.6, "x")
+    for name in (FLOW_KERNEL, SCAN_KERNEL):
+        if name in by:
+            speed = [f"{by[ref].wall / by[name].wall:.2f}x {ref.split()[0]}"
+                     for ref in sorted(SLOW) if ref in by]  # fmt: skip
+            out.append(f"- (not a target) {name}, one core: {', '.join(speed) or 'no baseline'}")
     return out
 
 

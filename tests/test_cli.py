@@ -31,6 +31,10 @@ def test_help_teaches():
     assert proc.returncode == 0
     for word in ("--site", "--json", "--fail-on", "--quiet", "Examples"):
         assert word in proc.stdout
+    # what each option takes, in the words of tcpdump and zeek, not Python's types
+    assert "<str>" not in proc.stdout and "<path>" not in proc.stdout
+    for metavar in ("CAPTURE", "FILE", "DIR", "N"):
+        assert f" {metavar} " in proc.stdout
 
 
 def test_version():

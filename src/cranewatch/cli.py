@@ -59,19 +59,26 @@ def analyze(
     captures: Annotated[
         list[Path],
         typer.Argument(
+            metavar="CAPTURE",
             help="pcap or pcapng files, optionally gzip-compressed (format is detected from the"
             " bytes), or folders of them: every capture below a folder, in name order with numbers"
-            " as numbers (dump2 before dump10), as rotated captures were written."
+            " as numbers (dump2 before dump10), as rotated captures were written.",
         ),
     ],
     site: Annotated[
         Path | None,
         typer.Option(
-            "--site", "-s", help="Site file (YAML): zones, declared assets, allowed conduits."
+            "--site",
+            "-s",
+            metavar="FILE",
+            help="Site file (YAML): zones, declared assets, allowed conduits.",
         ),
     ] = None,
     json_out: Annotated[
-        str | None, typer.Option("--json", "-j", help="Write findings JSON here ('-' for stdout).")
+        str | None,
+        typer.Option(
+            "--json", "-j", metavar="FILE", help="Write findings JSON here ('-' for stdout)."
+        ),
     ] = None,
     fail_on: Annotated[
         Severity | None,
@@ -82,23 +89,36 @@ def analyze(
     ] = False,
     html: Annotated[
         Path | None,
-        typer.Option("--html", help="Write a self-contained HTML report (works offline)."),
+        typer.Option(
+            "--html", metavar="FILE", help="Write a self-contained HTML report (works offline)."
+        ),
     ] = None,
     csv_dir: Annotated[
-        Path | None, typer.Option("--csv", help="Write assets.csv, flows.csv, findings.csv here.")
+        Path | None,
+        typer.Option(
+            "--csv", metavar="DIR", help="Write assets.csv, flows.csv, findings.csv here."
+        ),
     ] = None,
     stix: Annotated[
-        Path | None, typer.Option("--stix", help="Write the findings as a STIX 2.1 bundle (JSON).")
+        Path | None,
+        typer.Option(
+            "--stix", metavar="FILE", help="Write the findings as a STIX 2.1 bundle (JSON)."
+        ),
     ] = None,
     evidence: Annotated[
         Path | None,
-        typer.Option("--evidence", help="Write one small pcap per finding with its packets here."),
+        typer.Option(
+            "--evidence",
+            metavar="DIR",
+            help="Write one small pcap per finding with its packets here.",
+        ),
     ] = None,
     jobs: Annotated[
         int | None,
         typer.Option(
             "--jobs",
             min=1,
+            metavar="N",
             help="Processes reading captures (default: one per core for 64 MB or more; "
             "1 reads everything in this process).",
         ),
@@ -134,11 +154,18 @@ def analyze(
 
 @app.command()
 def report(
-    findings: Annotated[Path, typer.Argument(help="A findings JSON written by `analyze --json`.")],
-    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
-    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Write the CSV files here.")] = None,
+    findings: Annotated[
+        Path,
+        typer.Argument(metavar="FINDINGS", help="A findings JSON written by `analyze --json`."),
+    ],
+    html: Annotated[
+        Path | None, typer.Option("--html", metavar="FILE", help="Write the HTML report here.")
+    ] = None,
+    csv_dir: Annotated[
+        Path | None, typer.Option("--csv", metavar="DIR", help="Write the CSV files here.")
+    ] = None,
     stix: Annotated[
-        Path | None, typer.Option("--stix", help="Write a STIX 2.1 bundle here.")
+        Path | None, typer.Option("--stix", metavar="FILE", help="Write a STIX 2.1 bundle here.")
     ] = None,
 ) -> None:
     """Render reports from a saved findings file, without the capture.
@@ -156,14 +183,20 @@ def report(
 @app.command()
 def simulate(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Folder for capture.pcap, site.yaml and truth.json.")
+        Path,
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Folder for capture.pcap, site.yaml and truth.json."
+        ),
     ],
-    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Same seed, same bytes.")] = 1,
     duration: Annotated[
-        float, typer.Option("--duration", help="Seconds of traffic to simulate.")
+        float, typer.Option("--duration", metavar="SECONDS", help="Seconds of traffic to simulate.")
     ] = 600.0,
     scale: Annotated[
-        float, typer.Option("--scale", help="Multiply the number of cranes and the traffic.")
+        float,
+        typer.Option(
+            "--scale", metavar="FACTOR", help="Multiply the number of cranes and the traffic."
+        ),
     ] = 1.0,
 ) -> None:
     """Write a simulated container-terminal capture with planted anomalies, and its site file."""
@@ -183,9 +216,11 @@ def simulate(
 def demo(
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Keep the simulated capture and findings here."),
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Keep the simulated capture and findings here."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Scenario seed.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", help="Scenario seed.")] = 1,
 ) -> None:
     """Simulate a container terminal with planted anomalies, then analyze it. No input needed."""
     from cranewatch.run import run_demo

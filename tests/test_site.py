@@ -289,6 +289,20 @@ ERRORS = [
         ["did you mean 'gateways'"],
     ),
     (
+        "misspelt required key",
+        BASE.replace("    cidrs", "    cidr"),
+        4,
+        "zones[0].cidr:",
+        ["did you mean 'cidrs'"],
+    ),
+    (
+        "unknown key standing for a missing one",
+        BASE.replace("    cidrs", "    subnet"),
+        4,
+        "zones[0].subnet:",
+        ["unknown key 'subnet'", "(missing here: 'cidrs')"],
+    ),
+    (
         "unknown conduit key",
         BASE + CONDUIT.format(ports="any") + "    remote: true\n",
         14,

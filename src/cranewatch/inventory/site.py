@@ -591,7 +591,7 @@ def loads_site(text: str, path: str = "site.yaml") -> Site:
     try:
         spec = SiteFile.model_validate(_plain(tree))
     except ValidationError as exc:
-        problems = [_pydantic_problem(err) for err in exc.errors()]
+        problems = [_pydantic_problem(err) for err in _typos_over_gaps(exc.errors())]
         _raise_first(problems, tree, path)
         raise  # pragma: no cover - _raise_first always raises on a non-empty list
     _derive_zones(spec)
@@ -749,6 +749,31 @@ def _dotted(loc: Loc) -> str:
     return out
 
 
+def _typos_over_gaps(errors: list[Any]) -> list[Any]:
+    """The errors less 'missing key' where the same mapping has an unknown key.
+
+    Why: `cidr: [...]` gives both; the unknown key is the typo, at its own
+    line, and its message names the key that was meant. "required key
+    'cidrs' is missing" on the line above would send the user looking for
+    a key they believe they wrote. The unknown key's error keeps the names
+    of the missing keys (`missing_here`), for when no name is close to it.
+    """
+    missing: dict[Loc, list[str]] = {}
+    for e in errors:
+        if e["type"] == "missing":
+            missing.setdefault(tuple(e["loc"][:-1]), []).append(str(e["loc"][-1]))
+    unknown = {tuple(e["loc"][:-1]) for e in errors if e["type"] == "extra_forbidden"}
+    out = []
+    for e in errors:
+        parent = tuple(e["loc"][:-1])
+        if e["type"] == "missing" and parent in unknown:
+            continue
+        if e["type"] == "extra_forbidden":
+            e = {**e, "missing_here": missing.get(parent, [])}
+        out.append(e)
+    return out
+
+
 def _pydantic_problem(err: Any) -> tuple[Loc, str]:
     """One pydantic error as (where, message) in the user's terms."""
     loc: Loc = tuple(err["loc"])
@@ -756,7 +781,10 @@ def _pydantic_problem(err: Any) -> tuple[Loc, str]:
     if kind == "extra_forbidden":
         model = _MODELS.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
         keys = [f.alias or n for n, f in model.model_fields.items()] if model else []
-        return loc, f"unknown key '{loc[-1]}'{_did_you_mean(str(loc[-1]), keys)}"
+        hint = _did_you_mean(str(loc[-1]), keys)
+        if not hint and err.get("missing_here"):
+            hint = " (missing here: " + ", ".join(f"'{k}'" for k in err["missing_here"]) + ")"
+        return loc, f"unknown key '{loc[-1]}'{hint}"
     if kind == "missing":
         return loc[:-1], f"required key '{loc[-1]}' is missing"
     if kind == "list_type":

@@ -76,3 +76,25 @@ def test_bad_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError), atomic_open(tmp_path / "x", "a"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_errors_name_the_users_file_not_the_temp_file(tmp_path: Path) -> None:
+    """A failed write names the output asked for: the temp file means nothing to the user."""
+    import errno
+
+    missing = tmp_path / "no-such-folder" / "report.html"
+    with pytest.raises(OSError) as info:
+        atomic_write(missing, "x")
+    assert info.value.filename == str(missing) and info.value.errno == errno.ENOENT
+    assert "cannot write it" in info.value.strerror
+
+    target = tmp_path / "findings.json"  # a full disk: write() raises with no file name
+    with pytest.raises(OSError) as info, atomic_open(target, "w"):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.filename == str(target) and info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+
+    other = str(tmp_path / "capture.pcap")  # about another file: left as it was
+    with pytest.raises(OSError) as info, atomic_open(target, "w"):
+        raise OSError(errno.EIO, "Input/output error", other)
+    assert info.value.filename == other

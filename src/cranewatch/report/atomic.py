@@ -45,7 +45,10 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
         raise ValueError(f"atomic_open mode must be one of {sorted(_MODES)}, not {mode!r}")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:  # its file name is the temp file's
+        raise _about(exc, target, exc.filename) from exc
     try:
         if _MODES[mode] == "wb":
             fh = os.fdopen(fd, "wb")
@@ -57,10 +60,24 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[An
             os.fsync(fh.fileno())
         os.chmod(tmp, _final_mode(target))
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _about(exc, target, tmp) from exc
         raise
+
+
+def _about(exc: OSError, target: Path, tmp: str | None) -> OSError:
+    """A failed write as the user sees it: their file could not be written.
+
+    Why: the temp file's name (".x.html.5c0_h656.tmp") means nothing to
+    them, and a full disk raises with no file name at all. An error about
+    another file (the body reading a capture) is left as it was.
+    """
+    if exc.filename not in (None, tmp, str(target.parent)):
+        return exc
+    return OSError(exc.errno, f"cannot write it ({exc.strerror or exc})", str(target))
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:

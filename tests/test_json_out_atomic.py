@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cranewatch.report.atomic import atomic_open, atomic_write
+from cranewatch.report.atomic import atomic_open, atomic_write, make_folder
 
 
 def test_atomic_write_text_and_bytes(tmp_path: Path) -> None:
@@ -98,3 +98,17 @@ def test_errors_name_the_users_file_not_the_temp_file(tmp_path: Path) -> None:
     with pytest.raises(OSError) as info, atomic_open(target, "w"):
         raise OSError(errno.EIO, "Input/output error", other)
     assert info.value.filename == other
+
+
+def test_output_folder_that_is_a_file_is_named_as_such(tmp_path: Path) -> None:
+    """`--csv report.json` by mistake: mkdir alone says only "File exists"."""
+    a_file = tmp_path / "report.json"
+    a_file.write_text("{}")
+    with pytest.raises(OSError) as info:
+        make_folder(a_file)
+    assert (info.value.filename, info.value.strerror) == (str(a_file), "exists and is not a folder")
+    with pytest.raises(OSError) as info:
+        make_folder(a_file / "sub")
+    assert info.value.filename == str(a_file / "sub")
+    assert info.value.strerror.startswith("cannot make this folder (")
+    assert make_folder(tmp_path / "new" / "deeper").is_dir()

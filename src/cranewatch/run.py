@@ -19,6 +19,7 @@ from rich.console import Console
 from cranewatch.detect.model import SEVERITIES
 from cranewatch.errors import EXIT_FAIL_ON, EXIT_USAGE, CranewatchError
 from cranewatch.pipeline import Analysis, analyze
+from cranewatch.report.atomic import make_folder
 from cranewatch.sources.folders import expand
 
 
@@ -162,7 +163,7 @@ def run_demo(out: Path | None, seed: int) -> int:
     if out is None:
         with tempfile.TemporaryDirectory(prefix="cranewatch-demo-") as tmp:
             return _demo_in(Path(tmp), seed, console, keep=False)
-    out.mkdir(parents=True, exist_ok=True)
+    make_folder(out)
     return _demo_in(out, seed, console, keep=True)
 
 

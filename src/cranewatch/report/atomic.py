@@ -80,6 +80,24 @@ def _about(exc: OSError, target: Path, tmp: str | None) -> OSError:
     return OSError(exc.errno, f"cannot write it ({exc.strerror or exc})", str(target))
 
 
+def make_folder(path: str | os.PathLike[str]) -> Path:
+    """Create an output folder (and its parents) if needed; errors name it and say why.
+
+    Why: `mkdir` on a path that is a file says only "File exists", which
+    reads as if all were well.
+    """
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:
+        raise OSError(exc.errno, "exists and is not a folder", str(folder)) from exc
+    except OSError as exc:
+        raise OSError(
+            exc.errno, f"cannot make this folder ({exc.strerror or exc})", str(folder)
+        ) from exc
+    return folder
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     """Write `data` (text is UTF-8) to `path` atomically."""
     mode = "wb" if isinstance(data, bytes | bytearray | memoryview) else "w"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cranewatch.report.atomic import atomic_write
+from cranewatch.report.atomic import atomic_write, make_folder
 
 LIST_SEP = ";"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -180,8 +180,7 @@ def write_csv(doc: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     A document without "flows" still gets a flows.csv with only the header, so scripts can
     rely on all three files being there.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     written = {}
     for name, (key, columns, to_row) in TABLES.items():
         items = [x for x in (doc.get(key) or []) if isinstance(x, dict)]

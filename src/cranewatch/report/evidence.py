@@ -32,7 +32,7 @@ from cranewatch.decode.packets import Packets
 from cranewatch.detect import _addr
 from cranewatch.detect.model import Finding
 from cranewatch.errors import CranewatchError
-from cranewatch.report.atomic import atomic_open, atomic_write
+from cranewatch.report.atomic import atomic_open, atomic_write, make_folder
 from cranewatch.sources import open_capture
 from cranewatch.sources.batch import RawBatch
 
@@ -83,8 +83,7 @@ def write_evidence(analysis: Any, out_dir: Path, max_packets: int = 2000) -> dic
     """
     if max_packets < 1:
         raise ValueError("max_packets must be at least 1")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_folder(out_dir)
     targets = [_target(f) for f in analysis.findings]
     zones = _ZoneCodes(getattr(analysis, "site", None))
     for index, stats in enumerate(analysis.inputs):

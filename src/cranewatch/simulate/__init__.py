@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cranewatch.report.atomic import make_folder
+
 from . import anomalies, scenario, traffic
 from .sitefile import site_yaml
 from .wire import Timeline, Wire
@@ -55,8 +57,7 @@ def simulate(
     if duration <= 0 or scale <= 0:
         raise ValueError("duration and scale must be positive")
     started = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     rng = random.Random(seed)
     sc = scenario.build(rng, float(duration), float(scale))
     tl = Timeline()

@@ -91,6 +91,45 @@ def test_not_a_capture_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def _pcap(path: Path, linktype: int, frames: list[bytes]) -> Path:
+    import struct
+
+    records = b"".join(struct.pack("<IIII", 1, 0, len(f), len(f)) + f for f in frames)
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype) + records)
+    return path
+
+
+def test_capture_of_an_unsupported_link_type_is_an_error(demo_dir, tmp_path):
+    """Nothing decodable is not "analysed, nothing found": one error line, exit 2."""
+    usb = _pcap(tmp_path / "usb.pcap", 189, [bytes(48)] * 3)  # LINKTYPE_USB_LINUX
+    out = tmp_path / "f.json"
+    proc = run("analyze", str(usb), str(demo_dir / "capture.pcap"), "--json", str(out), "-q")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines == [
+        f"cranewatch: error: {usb}: no packet could be decoded (link type 189 is not supported)"
+    ]
+    doc = json.loads(out.read_text())  # the other capture is still analysed and reported
+    assert [i["packets"] for i in doc["inputs"]][0] == 3 and doc["findings"]
+
+
+def test_some_unsupported_packets_are_a_warning(tmp_path):
+    """A capture with some packets read stays exit 0; the others are counted and named."""
+    from _sources_helpers import epb, idb, shb
+
+    ipv4 = bytes.fromhex("4500001c000100004011f97a0a0000010a000002") + bytes(8)
+    mixed = tmp_path / "mixed.pcapng"  # interface 0 raw IP, interface 1 USB
+    mixed.write_bytes(
+        shb() + idb("<", 101) + idb("<", 189) + epb("<", 0, 1, ipv4) + epb("<", 1, 2, bytes(48))
+    )
+    proc = run("analyze", str(mixed), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"cranewatch: warning: {mixed}: link type 189 is not supported: "
+        "its packets are counted as errors"
+    ]
+
+
 def test_missing_capture_is_one_line_exit_2(tmp_path):
     proc = run("analyze", str(tmp_path / "nope.pcap"))
     assert proc.returncode == 2

@@ -63,7 +63,11 @@ def run_analysis(
         raise Interrupted(reached.describe()) from None
     for problem in analysis.not_captures:
         _say(f"error: {problem}")
+    undecodable = _undecodable(analysis)
     for stats in analysis.inputs:
+        if stats.path in undecodable:
+            _say(f"error: {stats.path}: {undecodable[stats.path]}")
+            continue
         for warning in stats.warnings:
             _say(f"warning: {stats.path}: {warning}")
     for warning in analysis.warnings:
@@ -267,8 +271,22 @@ def _analyze_with_progress(
         return analyze(captures, site, progress=update, jobs=jobs)
 
 
+def _undecodable(analysis: Analysis) -> dict[str, str]:
+    """Inputs of which no packet could be decoded, for want of their link type: why, per path.
+
+    Why: such a capture was not analysed at all; a warning and exit 0 would
+    tell a script that it was, and that it held nothing to report.
+    """
+    out = {}
+    for stats in analysis.inputs:
+        links = [w.split(":")[0] for w in stats.warnings if w.startswith("link type ")]
+        if links and stats.errors >= stats.packets > 0:
+            out[stats.path] = f"no packet could be decoded ({'; '.join(links)})"
+    return out
+
+
 def _exit_code(analysis: Analysis, fail_on: str | None) -> int:
-    if analysis.not_captures:
+    if analysis.not_captures or _undecodable(analysis):
         return EXIT_USAGE
     if fail_on is not None:
         limit = SEVERITIES.index(fail_on)

@@ -82,6 +82,32 @@ def _ip_pair(raw: bytes) -> tuple[int, int]:
     return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
+def _ref_nflog(buf: bytes, out: dict) -> None:
+    """NFLOG as tcpdump's print-nflog.c reads it, TLVs in the capturing host's byte order.
+
+    That order is not in the record: little-endian unless the first TLV's
+    length read so cannot be right (under 4, or past the packet).
+    """
+    if len(buf) < 4 or buf[0] not in (2, 10):
+        return
+    order = "<"
+    if len(buf) >= 6:
+        (first,) = struct.unpack("<H", buf[4:6])
+        if not 4 <= first <= len(buf) - 4:
+            order = ">"
+    pos = 4
+    for _ in range(16):
+        if pos + 4 > len(buf):
+            return
+        length, kind = struct.unpack(order + "HH", buf[pos : pos + 4])
+        if length < 4:
+            return
+        if kind & 0x3FFF == 9:
+            out.update(ethertype=0x0800 if buf[0] == 2 else 0x86DD, l3=pos + 4)
+            return
+        pos += (length + 3) & ~3
+
+
 def ref_link(buf: bytes, linktype: int) -> dict | None:
     """Link layer of one packet: has_mac, src/dst MAC, vlan, ethertype, l3 (offset or -1)."""
     out = {"has_mac": False, "src_mac": 0, "dst_mac": 0, "vlan": 0, "ethertype": 0, "l3": -1}
@@ -139,6 +165,8 @@ def ref_link(buf: bytes, linktype: int) -> dict | None:
             (family,) = struct.unpack("<I", buf[:4])
         et = 0x0800 if family == 2 else 0x86DD if family in (10, 24, 28, 30) else 0
         out.update(ethertype=et, l3=4)
+    elif linktype == 239:
+        _ref_nflog(buf, out)
     elif not _ref_new_link(buf, linktype, out):
         return None
     if out["l3"] >= 0:

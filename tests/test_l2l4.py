@@ -40,7 +40,11 @@ REAL = [
     "zeek/trunc/ip6-ext-trunc.pcap",  # cut inside an extension header
     "zeek/trunc/ipv4-truncated-broken-header.pcap",
     "tcpdump/ipv6_frag6_negative_len.pcap",
-    "arkime/80211http.pcap",  # radiotap: not supported
+    "arkime/80211http.pcap",  # radiotap
+    "arkime/nflog.pcap",  # Linux NFLOG (239)
+    "zeek/nflog-http.pcap",
+    "tcpdump/nflog.pcap",
+    "zeek/nflog-bad-tlv-len.pcap",  # a TLV length that ends the walk
 ]
 
 COLUMNS = [
@@ -228,14 +232,16 @@ def test_empty_batch():
     assert len(p) == 0
 
 
-LINKTYPES = st.sampled_from([0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147])
+LINKTYPES = st.sampled_from([0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276, 147])
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(
         st.tuples(
-            st.binary(min_size=0, max_size=160), LINKTYPES, st.sampled_from([b"", b"ip4", b"ip6"])
+            st.binary(min_size=0, max_size=160),
+            LINKTYPES,
+            st.sampled_from([b"", b"ip4", b"ip6", b"nflog"]),
         ),
         min_size=1,
         max_size=12,
@@ -248,6 +254,8 @@ def test_random_bytes_never_raise_or_point_past_caplen(items):
             raw = b"\x45" + raw[1:]
         elif shape == b"ip6":
             raw = b"\x60" + raw[1:]
+        elif shape == b"nflog":  # IPv4 family, then TLVs (a payload TLV is type 9)
+            raw = b"\x02\x00\x00\x00" + raw[4:]
         recs.append((float(i), raw, lt))
     batch = pack(recs)
     p = decode_l2l4(batch)

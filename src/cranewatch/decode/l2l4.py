@@ -65,6 +65,9 @@ LINK_CHDLC = 104
 LINK_80211 = 105
 LINK_RADIOTAP = 127
 LINK_PPI = 192
+LINK_NFLOG = 239  # Linux netfilter log (tcpdump -i nflog:N)
+NFLOG_PAYLOAD = 9  # NFULA_PAYLOAD (linux/netfilter/nfnetlink_log.h): the packet itself
+NFLOG_TLVS = 16  # TLVs walked per packet; the kernel writes about ten before the payload
 MAX_DEPTH = 4  # nested frames decoded: radiotap/PPI payloads and tunnels, each one level
 
 # AF_INET6 values seen in null/loop headers (Linux, NetBSD/OpenBSD, FreeBSD, Darwin).
@@ -294,6 +297,36 @@ def _null(win, p, rows, cap, _level=None):
     return np.where(ok, 4, -1)
 
 
+def _nflog(win, p, rows, cap, _level=None):
+    """Linux NFLOG: family, version, group (4 bytes), then TLVs; the packet is the payload TLV.
+
+    A TLV's length and type are in the byte order of the host that captured
+    (libpcap's LINKTYPE_NFLOG): little-endian unless the first TLV's length
+    only makes sense read big-endian. All rows walk their TLVs together, a
+    bounded number of steps; a length under 4 ends a row's walk.
+    """
+    family = win.read(1, rows, 0)
+    rel3 = np.full(len(cap), -1, dtype=np.int64)
+    pos = np.full(len(cap), 4, dtype=np.int64)
+    first = win.read(2, rows, 4).byteswap()
+    little = (first >= 4) & (first <= cap - 4)
+    for _ in range(NFLOG_TLVS):
+        live = (rel3 < 0) & (pos + 4 <= cap)
+        if not live.any():
+            break
+        length, kind = win.read(2, rows, pos), win.read(2, rows, pos, 2)
+        length = np.where(little, length.byteswap(), length).astype(np.int64)
+        kind = np.where(little, kind.byteswap(), kind) & 0x3FFF  # less the netlink flag bits
+        found = live & (kind == NFLOG_PAYLOAD) & (length >= 4)
+        rel3[found] = pos[found] + 4
+        pos = np.where(live & ~found & (length >= 4), pos + ((length + 3) & ~3), cap)
+    et = np.where(family == 2, ETH_IP4, 0).astype(np.uint16)
+    et[family == 10] = ETH_IP6
+    et[rel3 < 0] = 0
+    p.ethertype[rows] = et
+    return np.where(et != 0, rel3, -1)
+
+
 def _hdlc(win, p, rows, cap, _level=None):
     """Cisco HDLC: address, control, then a protocol field that is an EtherType (0x2000 CDP)."""
     ok = cap >= 4
@@ -341,6 +374,7 @@ _LINKS = {
     LINK_80211: wifi.wifi,
     LINK_RADIOTAP: wifi.radiotap,
     LINK_PPI: wifi.ppi,
+    LINK_NFLOG: _nflog,
 }
 
 

@@ -65,3 +65,20 @@ def test_vnc_from_the_internet_is_inbound_remote_access(captures):
 def test_plant_and_phone_lans_raise_nothing_without_a_site(captures, rel):
     kinds = {f.kind for f in _findings(captures, rel)}
     assert not kinds & {"cellular-modem", "rogue-gateway", "container-data-leak", "beaconing"}
+
+
+def test_siemens_plcs_ttl_30_are_their_own_senders_not_routers(captures, tmp_path):
+    """S7 stacks send with TTL 30; read as 32 - 2 hops, every PLC became a 'rogue gateway'."""
+    from cranewatch.inventory.site import load_site
+
+    site = tmp_path / "site.yaml"  # a zone carved out of the plant /24: the PLCs are off-subnet
+    site.write_text(
+        "site: mb2\nzones:\n"
+        "  - {name: scada, cidrs: [141.81.0.9/32, 141.81.0.10/31]}\n"
+        "  - {name: cell, cidrs: [141.81.0.0/24], gateways: [141.81.0.1]}\n"
+    )
+    rel = "iti-ics-security-tools/ModbusTCP/mb2.pcap"
+    result = pipeline.analyze([captures / rel], load_site(site))
+    assert [f for f in result.findings if f.kind == "rogue-gateway"] == []
+    plc = next(a for a in result.assets if a.mac == "00:0e:8c:f7:ad:97")
+    assert plc.ips == ["141.81.0.31"]

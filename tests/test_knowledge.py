@@ -11,7 +11,13 @@ from ruamel.yaml import YAML
 
 from cranewatch.knowledge import HERE, KnowledgeError, load, load_from
 
-FILES = ("cellular_vendors.yaml", "clouds.yaml", "remote_access.yaml", "attack_ics.yaml")
+FILES = (
+    "cellular_vendors.yaml",
+    "clouds.yaml",
+    "remote_access.yaml",
+    "attack_ics.yaml",
+    "initial_ttls.yaml",
+)
 
 
 def _yaml(name: str):
@@ -25,7 +31,7 @@ def _entries(doc):
             yield from _entries(value)
     elif isinstance(doc, list):
         for item in doc:
-            if isinstance(item, dict) and ("name" in item or "id" in item):
+            if isinstance(item, dict) and ("name" in item or "id" in item or "ttl" in item):
                 yield item
 
 
@@ -35,7 +41,9 @@ def test_every_entry_has_a_source(name):
     entries = list(_entries(doc))
     assert entries, name
     missing = [
-        e.get("name") or e.get("id") for e in entries if not str(e.get("source", "")).strip()
+        e.get("name") or e.get("id") or e.get("ttl")
+        for e in entries
+        if not str(e.get("source", "")).strip()
     ]
     assert missing == []
     if name == "attack_ics.yaml":
@@ -45,6 +53,16 @@ def test_every_entry_has_a_source(name):
 def test_load_is_cached_and_complete():
     kn = load()
     assert load() is kn
+    assert kn.initial_ttls == (30, 32, 64, 128, 255)
+    assert [kn.hops_from_initial(t) for t in (30, 31, 62, 64, 120, 250, 255)] == [
+        0,
+        1,
+        2,
+        0,
+        8,
+        5,
+        0,
+    ]
     assert len(kn.vendors) > 20 and kn.clouds and kn.tools
     for kind in ("undeclared-device", "cellular-modem", "rogue-gateway", "remote-access",
                  "container-data-leak", "beaconing", "policy-violation"):  # fmt: skip
@@ -167,6 +185,8 @@ def test_schema_check_rejects_bad_regex_hex_port_and_technique(tmp_path):
             lambda d: d["kinds"]["beaconing"].__setitem__("techniques", ["T9999"]),
             "unknown",
         ),
+        ("initial_ttls.yaml", lambda d: d["initial_ttls"][0].__setitem__("ttl", 300), "1-255"),
+        ("initial_ttls.yaml", lambda d: d["initial_ttls"].append(d["initial_ttls"][1]), "twice"),
     ]
     for i, (name, mutate, message) in enumerate(cases):
         folder = tmp_path / str(i)

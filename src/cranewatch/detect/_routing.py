@@ -17,6 +17,7 @@ from typing import Any
 
 from cranewatch.detect import _addr
 from cranewatch.detect._common import AssetIndex
+from cranewatch.knowledge import load
 
 
 @dataclass
@@ -114,8 +115,5 @@ def by_mac(table: dict[tuple[str, str | None], HopUse]) -> dict[str, list[HopUse
 
 
 def hops_from_initial(ttl: int) -> int:
-    """Routers between sender and capture point, assuming the usual initial TTLs."""
-    for initial in (32, 64, 128, 255):
-        if ttl <= initial:
-            return initial - ttl
-    return 0
+    """Routers between sender and capture point, from the initial TTLs of knowledge."""
+    return load().hops_from_initial(ttl)

@@ -21,6 +21,7 @@ from cranewatch.decode.addr import mac_int, mac_str
 from cranewatch.decode.events import Event
 from cranewatch.inventory.model import Asset, Flow, pair_key
 from cranewatch.inventory.services import service_for_port
+from cranewatch.knowledge import load
 
 # A MAC that sends with more distinct IPs than this is taken as a router.
 ROUTER_MIN_IPS = 3
@@ -220,20 +221,20 @@ def _own(asset: Asset, ip: str, owner_of_ip: dict[str, Asset]) -> None:
     owner_of_ip.setdefault(ip, asset)
 
 
-# Initial TTL / hop-limit values of common stacks: a packet that still carries
-# one was sent by the MAC that put it on this segment, not forwarded by it.
-_INITIAL_TTLS = frozenset({32, 64, 128, 255})
-
-
 def _originated(mac: str, flows: list[Flow]) -> set[str]:
-    """IPs a router MAC sends from itself: their packets carry an initial TTL."""
+    """IPs a router MAC sends from itself: their packets carry an initial TTL.
+
+    A packet that still carries one (knowledge/initial_ttls.yaml) was sent by
+    the MAC that put it on this segment, not forwarded by it.
+    """
     ttls: dict[str, int] = defaultdict(int)
     for flow in flows:
         if flow.orig_mac == mac:
             ttls[flow.orig_ip] = max(ttls[flow.orig_ip], flow.orig_ttl)
         if flow.resp_mac == mac:
             ttls[flow.resp_ip] = max(ttls[flow.resp_ip], flow.resp_ttl)
-    return {ip for ip, ttl in ttls.items() if ttl in _INITIAL_TTLS}
+    initial = set(load().initial_ttls)
+    return {ip for ip, ttl in ttls.items() if ttl in initial}
 
 
 def _bound_addresses(events: Iterable[Event]) -> dict[str, dict[str, None]]:

@@ -119,6 +119,7 @@ class Knowledge:
     tools: list[RemoteTool] = field(default_factory=list)
     techniques: dict[str, Technique] = field(default_factory=dict)
     kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    initial_ttls: tuple[int, ...] = ()  # ascending
     # Look-up indexes, built on first use (tests may fill the lists by hand first).
     _clouds_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     _tools_by_domain: dict[str, Any] | None = field(default=None, repr=False, compare=False)
@@ -203,6 +204,18 @@ class Knowledge:
         return self._remember(
             ("tool", name), lambda: next((t for t in self.tools if t.name == name), None)
         )
+
+    def hops_from_initial(self, ttl: int) -> int:
+        """Routers between a packet's sender and the capture point, from its TTL.
+
+        The nearest initial value at or above `ttl` is taken for the sender's:
+        a stack whose initial TTL is missing from the data file reads as some
+        hops away, which is why the file lists stacks seen in the field.
+        """
+        for initial in self.initial_ttls:
+            if ttl <= initial:
+                return initial - ttl
+        return 0
 
     def attack(self, kind: str, *variants: str) -> list[str]:
         """Technique ids for a finding kind plus the named variants, in order, no repeats."""
@@ -470,13 +483,26 @@ def _load_attack(path: Path, kn: Knowledge) -> None:
         kn.kinds[str(key)] = ids
 
 
+def _load_ttls(path: Path, kn: Knowledge) -> None:
+    values = []
+    for i, t in enumerate(_entries(_read(path), "initial_ttls", path)):
+        ttl = t.get("ttl")
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 255:
+            raise KnowledgeError(f"initial_ttls[{i}]: ttl must be 1-255, not {ttl!r}", str(path))
+        values.append(ttl)
+    if len(set(values)) != len(values):
+        raise KnowledgeError("initial_ttls: a ttl is listed twice", str(path))
+    kn.initial_ttls = tuple(sorted(values))
+
+
 def load_from(folder: Path) -> Knowledge:
-    """Load and check the four data files in `folder` (uncached; tests use this)."""
+    """Load and check the data files in `folder` (uncached; tests use this)."""
     kn = Knowledge()
     _load_cellular(folder / "cellular_vendors.yaml", kn)
     _load_clouds(folder / "clouds.yaml", kn)
     _load_remote(folder / "remote_access.yaml", kn)
     _load_attack(folder / "attack_ics.yaml", kn)
+    _load_ttls(folder / "initial_ttls.yaml", kn)
     return kn
 
 

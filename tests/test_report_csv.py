@@ -113,3 +113,11 @@ def test_document_without_flows_still_gives_three_files(tmp_path: Path) -> None:
     assert header == FLOW_COLUMNS and rows == []
     _, findings = load(paths["findings.csv"])
     assert findings[0]["evidence_count"] == "0" and findings[0]["first_evidence_ts"] == ""
+
+
+def test_identity_lists_are_joined_not_printed_as_python():
+    from cranewatch.report.csv_out import asset_row
+
+    row = asset_row({"id": "a-1", "identity": {"dcp_queried_names": ["switch3", "pn-io"],
+                                               "product": "CPU 315", "empty": []}})  # fmt: skip
+    assert row["identity"] == ["dcp_queried_names=switch3,pn-io", "product=CPU 315"]

@@ -17,6 +17,7 @@ from cranewatch.detect._common import declared, finding, gateway_ips
 from cranewatch.detect._hosts import Hosts, hosts_of
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
+from cranewatch.inventory.model import identity_pairs
 
 KIND = "undeclared-device"
 IDENTITY_SHOWN = 6
@@ -47,9 +48,7 @@ def _evidence(a: Any, ips: list[str]) -> list[Evidence]:
     if a.hostnames:
         facts.append(f"hostnames {', '.join(a.hostnames[:3])}")
     out = [Evidence(ts, f"not in the site file; first seen here: {'; '.join(facts) or 'MAC only'}")]
-    ident = [f"{k}={v}" for k, v in (a.identity or {}).items() if v not in (None, "", [])][
-        :IDENTITY_SHOWN
-    ]
+    ident = identity_pairs(a.identity)[:IDENTITY_SHOWN]
     if ident:
         out.append(Evidence(ts, "identity: " + ", ".join(ident)))
     if a.protocols:

@@ -92,6 +92,21 @@ class Flow:
         return self.orig_bytes + self.resp_bytes
 
 
+def identity_pairs(identity: dict[str, Any] | None) -> list[str]:
+    """`key=value` texts of an asset's identity, keys sorted, list values joined by commas.
+
+    Why one function: the CSV and the findings' evidence both print identities,
+    and a list printed as Python ("['switch3']") is not what a report shows.
+    """
+    out = []
+    for key, value in sorted((identity or {}).items()):
+        if isinstance(value, list | tuple):
+            value = ",".join(str(v) for v in value if v not in (None, ""))
+        if value not in (None, ""):
+            out.append(f"{key}={value}")
+    return out
+
+
 @dataclass(slots=True)
 class Asset:
     """One device: a MAC on the captured segment, or an IP seen only behind a router."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cranewatch.inventory.model import identity_pairs
 from cranewatch.report.atomic import atomic_write, make_folder
 
 LIST_SEP = ";"
@@ -120,7 +121,7 @@ def asset_row(a: dict[str, Any]) -> dict[str, Any]:
         **{k: a.get(k) for k in ASSET_COLUMNS if k not in _DERIVED_ASSET_COLUMNS},
         "product": ident.get("product"),
         "firmware": ident.get("firmware"),
-        "identity": [f"{k}={v}" for k, v in sorted(ident.items()) if v not in (None, "")],
+        "identity": identity_pairs(ident),
         "first_seen_utc": utc(a.get("first_seen")),
         "last_seen_utc": utc(a.get("last_seen")),
     }

@@ -57,6 +57,27 @@ def test_files_and_folders_mixed_keep_the_order_given(tmp_path):
     assert got.notes == []
 
 
+def test_a_file_given_twice_is_read_once(tmp_path):
+    """Twice the same file (by two names, or also inside a folder given) would double its counts."""
+    one = write(tmp_path / "ring" / "one.pcap", PCAP_HEADER)
+    got = expand([one, tmp_path / "ring" / ".." / "ring" / "one.pcap", tmp_path / "ring"])
+    assert got.files == [one]
+    assert got.notes == [
+        f"{tmp_path / 'ring' / '..' / 'ring' / 'one.pcap'}: given more than once; read once",
+        f"{tmp_path / 'ring' / 'one.pcap'}: given more than once; read once",
+    ]
+
+
+def test_a_damaged_gzip_in_a_folder_is_left_out_not_raised(tmp_path):
+    """A .gz whose deflate data is corrupt right after the header (zlib.error, not OSError)."""
+    good = gzip.compress(PCAP_HEADER * 50)
+    write(tmp_path / "bad.gz", good[:10] + bytes(b ^ 0x5A for b in good[10:30]) + good[30:])
+    write(tmp_path / "ok.pcap", PCAP_HEADER)
+    got = expand([tmp_path])
+    assert [p.name for p in got.files] == ["ok.pcap"]
+    assert "bad.gz" in got.notes[0]
+
+
 def test_missing_path_and_folder_without_captures(tmp_path):
     with pytest.raises(CranewatchError, match="no such capture file or folder"):
         expand([tmp_path / "nope.pcap"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,22 @@ def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
                 )
         else:
             raise CranewatchError("no such capture file or folder", path=str(path))
+    out.files = _once(out.files, out.notes)
+    return out
+
+
+def _once(files: list[Path], notes: list[str]) -> list[Path]:
+    """Each file once, at its first place: a file named twice (or also inside a folder given)
+    would count its packets twice and judge its flows as if seen twice as often."""
+    seen: dict[Path, Path] = {}
+    out = []
+    for path in files:
+        key = path.resolve()
+        if key in seen:
+            notes.append(f"{path}: given more than once; read once")
+            continue
+        seen[key] = path
+        out.append(path)
     return out
 
 
@@ -111,6 +128,6 @@ def _is_capture(path: Path) -> bool:
                 fh.seek(0)
                 with gzip.GzipFile(fileobj=fh) as inner:
                     head = inner.read(4)
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
         return False
     return sniff_format(head) is not None

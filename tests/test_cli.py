@@ -204,3 +204,44 @@ def test_out_of_memory_is_one_line(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["analyze", str(cap), "-q"])
     assert result.exit_code == 2
     assert result.stderr == "cranewatch: error: out of memory; try --jobs 1 or fewer captures\n"
+
+
+def test_dash_is_standard_io_for_json_only(demo_dir, tmp_path):
+    """`analyze --json - | report -` pipes; '-' elsewhere would be a file named '-'."""
+    analyzed = run("analyze", str(demo_dir / "capture.pcap"), "--json", "-", "-q")
+    assert analyzed.returncode == 0
+    html = tmp_path / "r.html"
+    piped = subprocess.run(
+        [*CLI, "report", "-", "--html", str(html)],
+        input=analyzed.stdout,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert html.read_text().startswith("<!DOCTYPE html>")
+    for option in ("--html", "--csv", "--stix", "--evidence"):
+        proc = run("analyze", str(demo_dir / "capture.pcap"), option, "-", "-q", cwd=tmp_path)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (
+            f"cranewatch: error: {option} -: only --json writes to standard output;"
+            " give a file or folder name"
+        )
+    assert not (tmp_path / "-").exists()
+
+
+def test_report_errors_name_the_file_and_the_problem(tmp_path):
+    proc = run("report", str(tmp_path / "nosuch.json"), "--html", str(tmp_path / "r.html"))
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(
+        "nosuch.json: no such findings file"
+    )
+    empty = tmp_path / "e.json"
+    empty.write_text("{}")
+    proc = run("report", str(empty), "--html", str(tmp_path / "r.html"))
+    assert proc.stderr.strip().endswith(
+        "e.json: not a cranewatch findings file: 'schema' is a required property"
+    )
+
+
+def test_h_is_help():
+    assert run("analyze", "-h").stdout == run("analyze", "--help").stdout

@@ -26,6 +26,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -156,7 +157,10 @@ def analyze(
 def report(
     findings: Annotated[
         Path,
-        typer.Argument(metavar="FINDINGS", help="A findings JSON written by `analyze --json`."),
+        typer.Argument(
+            metavar="FINDINGS",
+            help="A findings JSON written by `analyze --json` ('-' reads standard input).",
+        ),
     ],
     html: Annotated[
         Path | None, typer.Option("--html", metavar="FILE", help="Write the HTML report here.")

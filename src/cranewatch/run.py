@@ -86,7 +86,16 @@ def run_analysis(
 
 
 def _check_output_folders(outputs: Outputs) -> None:
-    """Refuse an output whose folder is missing before reading hours of capture."""
+    """Refuse an output whose folder is missing before reading hours of capture.
+
+    '-' is standard output for --json only: elsewhere it would be a file named '-'.
+    """
+    for option, value in (("--html", outputs.html), ("--csv", outputs.csv),
+                          ("--stix", outputs.stix), ("--evidence", outputs.evidence)):  # fmt: skip
+        if value is not None and str(value) == "-":
+            raise CranewatchError(
+                f"{option} -: only --json writes to standard output; give a file or folder name"
+            )
     files = [outputs.html, outputs.stix]
     if outputs.json not in (None, "-"):
         files.append(Path(outputs.json))
@@ -102,7 +111,17 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
     from cranewatch.report.json_out import validate
 
     try:
-        doc = json.loads(Path(findings_path).read_text())
+        if str(findings_path) == "-":  # analyze --json - | cranewatch report - --html r.html
+            text = sys.stdin.read()
+        else:
+            text = Path(findings_path).read_text(encoding="utf-8")
+        doc = json.loads(text)
+    except FileNotFoundError:
+        raise CranewatchError("no such findings file", path=str(findings_path)) from None
+    except UnicodeDecodeError as exc:
+        raise CranewatchError(
+            f"not JSON: not UTF-8 text ({exc.reason})", path=str(findings_path)
+        ) from None
     except json.JSONDecodeError as exc:
         raise CranewatchError(
             f"not JSON: {exc.msg}", path=str(findings_path), line=exc.lineno
@@ -113,7 +132,8 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
         where = "/".join(str(p) for p in getattr(exc, "absolute_path", []))
         message = getattr(exc, "message", str(exc))
         raise CranewatchError(
-            f"not a cranewatch findings file: {where}: {message}", path=str(findings_path)
+            f"not a cranewatch findings file: {where + ': ' if where else ''}{message}",
+            path=str(findings_path),
         ) from None
     if not (outputs.html or outputs.csv or outputs.stix):
         raise CranewatchError("nothing to do: give --html, --csv or --stix")

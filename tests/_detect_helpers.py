@@ -55,7 +55,7 @@ def site():
 def org(mac: str) -> str | None:
     """The IEEE registry organisation of a MAC, as the inventory fills Asset.vendor."""
     try:
-        return netaddr.EUI(mac).oui.registration().org
+        return netaddr.EUI(mac).oui.registration().org.rstrip(", ")
     except (netaddr.NotRegisteredError, netaddr.AddrFormatError, IndexError):
         return None
 

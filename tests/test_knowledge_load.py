@@ -86,7 +86,7 @@ def test_remembered_answers_equal_fresh_ones():
 
 def _netaddr_org(mac: str) -> str | None:
     try:
-        return netaddr.EUI(mac).oui.registration().org
+        return netaddr.EUI(mac).oui.registration().org.rstrip(", ")  # as the inventory tidies it
     except (netaddr.NotRegisteredError, ValueError, IndexError):
         return None
 
@@ -99,3 +99,9 @@ def test_oui_vendor_equals_netaddr():
         mac = ":".join(f"{b:02x}" for b in (oui >> 16, (oui >> 8) & 0xFF, oui & 0xFF, 1, 2, 3))
         assert oui_vendor(mac) == _netaddr_org(mac), mac
     assert oui_vendor("not a mac") is None
+
+
+def test_registry_names_lose_a_trailing_comma():
+    """IEEE lists Siemens' 00:1b:1b as "Siemens AG,": reports show "Siemens AG"."""
+    assert _netaddr_org("00:1b:1b:02:9a:c3") == oui_vendor("00:1b:1b:02:9a:c3") == "Siemens AG"
+    assert netaddr.EUI("00:1b:1b:02:9a:c3").oui.registration().org == "Siemens AG,"

@@ -122,7 +122,11 @@ def _with_site(ctx: DetectContext, table: dict) -> list[Finding]:
         ip = hosts_of(ctx).best_ip(mac)
         who = f" ({dec.id})" if dec is not None else ""
         title = f"Hosts in zone {zone} route off-subnet traffic through {mac}{who}, not a declared gateway"
-        why = f"zone {zone} declares gateway(s) {', '.join(sorted(gw_ips)) or 'none'}"
+        why = (
+            f"zone {zone} declares gateway(s) {', '.join(sorted(gw_ips))}"
+            if gw_ips
+            else f"zone {zone} declares no gateway"
+        )
         variants = ("intercept",) if use.flows >= 10 else ()
         out.append(
             finding(

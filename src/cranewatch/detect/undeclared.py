@@ -54,7 +54,8 @@ def _evidence(a: Any, ips: list[str]) -> list[Evidence]:
     if a.protocols:
         out.append(Evidence(ts, "protocols: " + ", ".join(a.protocols[:8])))
     if a.last_seen is not None:
-        out.append(Evidence(a.last_seen, f"last seen; {a.packets} packets, {a.bytes} bytes"))
+        packets = f"{a.packets} packet{'' if a.packets == 1 else 's'}"
+        out.append(Evidence(a.last_seen, f"last seen; {packets}, {a.bytes} bytes"))
     return out
 
 

@@ -47,8 +47,9 @@ def _oui_index() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def oui_vendor(mac: str) -> str | None:
     """The IEEE registry organisation for a MAC (netaddr ships the registry).
 
-    The same answer as `netaddr.EUI(mac).oui.registration().org`: the text after
-    '(hex)' on the record's first line.
+    The same answer as `netaddr.EUI(mac).oui.registration().org` (the text after
+    '(hex)' on the record's first line) less a trailing comma, which some
+    registry entries carry ("Siemens AG,") and a report should not.
     """
     try:
         oui = mac_int(mac) >> 24
@@ -67,7 +68,7 @@ def oui_vendor(mac: str) -> str | None:
             parts = line.strip().split(None, 2)
             if len(parts) < 3:
                 return None
-            org = parts[2]
+            org = parts[2].rstrip(", ")
     return org
 
 

@@ -25,6 +25,7 @@ from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Finding
 from cranewatch.errors import NotACaptureError
 from cranewatch.inventory.build import build_assets, name_flows
+from cranewatch.inventory.coverage import coverage_warnings
 from cranewatch.inventory.event_log import EventLog
 from cranewatch.inventory.flows import FlowTable
 from cranewatch.inventory.hosts import HostTable
@@ -121,6 +122,7 @@ def _analyze(
     warnings = [w for s in inputs for w in s.warnings] + acc.flows.warnings()
     warnings += acc.events.warnings()
     warnings += ctx.extra.get("warnings", [])
+    warnings += coverage_warnings(site, assets)
     return Analysis(site, inputs, assets, flows, events, findings, warnings, not_captures)
 
 

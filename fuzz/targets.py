@@ -180,7 +180,7 @@ def _check_batch(batch, pad: int) -> None:
 # ---------------------------------------------------------------- columnar decode + dispatch
 
 # Link types l2l4 decodes, plus one it does not (to exercise `supported`).
-LINKTYPES = (1, 101, 228, 229, 12, 14, 0, 108, 113, 276, 147)
+LINKTYPES = (1, 101, 228, 229, 12, 14, 0, 108, 113, 276, 147, 239)
 
 
 def make_batch(data: bytes):

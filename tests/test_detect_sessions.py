@@ -95,6 +95,26 @@ def test_cross_zone_flows_without_conduit_are_grouped():
     assert v.attack_ics == ["T0886"]
 
 
+def test_unnamed_high_ports_of_one_host_pair_are_one_finding():
+    """DCOM/RPC: an endpoint-mapper call on tcp/135, then a new high port per call."""
+    ports = [1059, 1062, 1117, 1072, 49171]
+    flows = [
+        flow(HMI, OFFICE_PC, dport=p, ts=1000 + i, sport=50000 + i) for i, p in enumerate(ports)
+    ]
+    flows += [flow(HMI, OFFICE_PC, dport=135), flow(HMI, OFFICE_PC, dport=8080, service="http")]
+    found = sorted(policy.detect(ctx(site(), flows=flows)), key=lambda v: v.title)
+    assert [v.title.split(" on ")[1] for v in found] == [
+        "tcp/1059, 1062, 1072 and 2 more (unnamed ports): no conduit",
+        "tcp/135: no conduit",
+        "tcp/8080 (http): no conduit",
+    ]
+    grouped = found[0]
+    assert grouped.peer_port is None and grouped.evidence[0].detail.startswith("5 flow(s)")
+    assert grouped.evidence[1].detail == "tcp ports: 1059, 1062, 1072, 1117, 49171"
+    one = policy.detect(ctx(site(), flows=[flow(HMI, OFFICE_PC, dport=5026)]))
+    assert (one[0].peer_port, one[0].title.split(" on ")[1]) == (5026, "tcp/5026: no conduit")
+
+
 def test_allowed_flows_and_their_answers_are_fine():
     allowed = flow(PLC, "10.60.0.7", dport=502)
     # the capture missed the SYN: the "originator" is the server answering on 502

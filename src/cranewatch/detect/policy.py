@@ -8,7 +8,10 @@ guess, a conduit matching the other direction also allows it (it is then most
 likely the answer to an allowed flow). Left out: broadcast and multicast,
 link-local addresses (DHCP, ARP-like and neighbour discovery chatter), ICMP
 (errors are answers to other flows) and flows that touch no declared zone.
-One finding per (initiator, responder, service), with counts.
+One finding per (initiator, responder, service), with counts; unnamed ports
+from 1024 up count as one service per host pair, since RPC and DCOM (OPC
+Classic) hand out a new one per call: one finding per port buried the pair
+under a dozen.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from cranewatch.detect.model import Evidence, Finding
 from cranewatch.inventory.direction import Direction, direction
 
 KIND = "policy-violation"
+FIRST_DYNAMIC = 1024  # unnamed ports from here are grouped per host pair
+PORTS_SHOWN = 3
 SKIP_PROTOS = {1, 2, 58}  # ICMP, IGMP, ICMPv6
 DHCP_PORTS = {67, 68, 546, 547}
 
@@ -41,6 +46,16 @@ class Violation:
     first_ts: float = float("inf")
     certain: bool = False
     examples: list[Any] = field(default_factory=list)
+    ports: set[int] = field(default_factory=set)
+
+    def label(self) -> str:
+        """The service, or the unnamed ports of a host pair: 'tcp/1059, 1062, 1117 and 2 more'."""
+        if len(self.ports) < 2:
+            return self.service
+        ports = sorted(self.ports)
+        more = len(ports) - PORTS_SHOWN
+        shown = ", ".join(map(str, ports[:PORTS_SHOWN])) + (f" and {more} more" if more > 0 else "")
+        return f"{self.l4}/{shown} (unnamed ports)"
 
 
 def _zone(site: Any, ip: str) -> str:
@@ -82,7 +97,8 @@ def detect(ctx: DetectContext) -> list[Finding]:
         if _allowed(site, f, d):
             continue
         service = service_of(f, d)
-        key = (d.client_ip, d.server_ip, f.l4, d.server_port)
+        unnamed = not f.service and d.server_port >= FIRST_DYNAMIC
+        key = (d.client_ip, d.server_ip, f.l4, None if unnamed else d.server_port)
         v = found.get(key)
         if v is None:
             v = found[key] = Violation(
@@ -93,6 +109,7 @@ def detect(ctx: DetectContext) -> list[Finding]:
         v.bytes += f.bytes
         v.first_ts = min(v.first_ts, f.first_ts)
         v.certain = v.certain or d.certain
+        v.ports.add(d.server_port)
         if len(v.examples) < 3:
             v.examples.append(f)
     return [_finding(ctx, v) for v in found.values()]
@@ -109,9 +126,12 @@ def _finding(ctx: DetectContext, v: Violation) -> Finding:
         Evidence(
             v.first_ts,
             f"{v.flows} flow(s), {v.packets} packets, {size_text(v.bytes)}: "
-            f"{v.src_zone} -> {v.dst_zone} on {v.service}, no conduit allows it{guess}",
+            f"{v.src_zone} -> {v.dst_zone} on {v.label()}, no conduit allows it{guess}",
         )
     ]
+    if len(v.ports) > PORTS_SHOWN:
+        ports = sorted(v.ports)
+        evidence.append(Evidence(v.first_ts, f"{v.l4} ports: {', '.join(map(str, ports))}"))
     for f in v.examples:
         evidence.append(
             Evidence(
@@ -120,7 +140,7 @@ def _finding(ctx: DetectContext, v: Violation) -> Finding:
             )
         )
     title = (
-        f"{d.client_ip} ({v.src_zone}) -> {d.server_ip} ({v.dst_zone}) on {v.service}: no conduit"
+        f"{d.client_ip} ({v.src_zone}) -> {d.server_ip} ({v.dst_zone}) on {v.label()}: no conduit"
     )
     return finding(
         ctx,
@@ -132,6 +152,6 @@ def _finding(ctx: DetectContext, v: Violation) -> Finding:
         asset_mac=d.client_mac,
         asset_ip=d.client_ip,
         peer_ip=d.server_ip,
-        peer_port=d.server_port or None,
+        peer_port=(d.server_port or None) if len(v.ports) < 2 else None,
         variants=variants,
     )

@@ -296,6 +296,13 @@ ERRORS = [
         ["did you mean 'cidrs'"],
     ),
     (
+        "zone named in another case",
+        BASE + "    zone: A\n",
+        10,
+        "assets[0].zone:",
+        ["zone 'A' does not exist (did you mean 'a'?)"],
+    ),
+    (
         "unknown key standing for a missing one",
         BASE.replace("    cidrs", "    subnet"),
         4,
@@ -328,7 +335,7 @@ ERRORS = [
         BASE + "  - id: y\n    mac: '00:1b:1b:aa:01'\n",
         11,
         "assets[1].mac:",
-        ["'00:1b:1b:aa:01' is not a MAC address"],
+        ["'00:1b:1b:aa:01' is not a MAC address (six hex pairs: 00:1b:1b:aa:01:10,"],
     ),
     (
         "bad ip",

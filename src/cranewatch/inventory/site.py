@@ -105,7 +105,10 @@ def normalize_mac(value: Any) -> str:
         if _MAC_RE.fullmatch(text):
             digits = re.sub(r"[:.\-]", "", text)
             return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-    raise ValueError(f"{_describe(value)} is not a MAC address")
+    raise ValueError(
+        f"{_describe(value)} is not a MAC address"
+        " (six hex pairs: 00:1b:1b:aa:01:10, 00-1b-1b-aa-01-10, 001b.1baa.0110 or 001b1baa0110)"
+    )
 
 
 def _unmap(addr: IPAddress) -> IPAddress:
@@ -247,7 +250,9 @@ def _ports_shorthand(value: Any) -> Any:
 
 
 def _did_you_mean(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    names = [str(c) for c in choices]
+    same = [n for n in names if n.lower() == word.lower()]  # names are case-sensitive: 'OT' != 'ot'
+    close = same or difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 

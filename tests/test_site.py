@@ -296,6 +296,28 @@ ERRORS = [
         ["did you mean 'cidrs'"],
     ),
     (
+        "key indented too deep",
+        BASE.replace("    ip: 10.0.0.5", "      ip: 10.0.0.5"),
+        9,
+        "not valid YAML:",
+        ["this line is indented deeper than the key above it", "(parser: "],
+    ),
+    (
+        "item indented too little",
+        BASE.replace("    ip: 10.0.0.5", "  ip: 10.0.0.5"),
+        9,
+        "not valid YAML:",
+        ["indented less than the list or mapping it belongs to"],
+    ),
+    ("tab", BASE.replace("    ip: 10.0.0.5", "\tip: 10.0.0.5"), 9, "not valid YAML:", ["a tab"]),
+    (
+        "two colons",
+        BASE.replace("  - name: a", "  - name: a: b"),
+        3,
+        "not valid YAML:",
+        ["a second ': ' on one line: quote the value"],
+    ),
+    (
         "zone named in another case",
         BASE + "    zone: A\n",
         10,

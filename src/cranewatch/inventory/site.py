@@ -644,6 +644,26 @@ def _check_size(tree: Any, path: str) -> None:
             stack.extend(node)
 
 
+# The parser's words for the slips people make, and what they most likely mean.
+_SLIPS = (
+    ("found character '\\t'", "a tab: YAML indents with spaces only"),
+    ("mapping values are not allowed here", "this line is indented deeper than the key above it"),
+    ("expected <block end>", "this line is indented less than the list or mapping it belongs to"),
+    ("did not find expected '-' indicator", "this list item is not in line with the ones above"),
+    ("did not find expected key", "this line is not in line with the keys above it"),
+)
+
+
+def _yaml_hint(message: str, line_text: str) -> str:
+    """The parser's message, led by what it most likely means in a hand-written site file."""
+    if "mapping values are not allowed here" in message and line_text.count(": ") > 1:
+        return f"a second ': ' on one line: quote the value (parser: {message})"
+    for words, meaning in _SLIPS:
+        if words in message:
+            return f"{meaning} (parser: {message})"
+    return message
+
+
 def _parse_yaml(text: str, path: str) -> Any:
     try:
         with warnings.catch_warnings():  # e.g. a reused &anchor: legal, but printed raw
@@ -656,6 +676,9 @@ def _parse_yaml(text: str, path: str) -> Any:
         parts = [p for p in (exc.problem, exc.context) if p]
         message = " ".join(" ".join(parts).split()) or "syntax error"
         line = mark.line + 1 if mark is not None else None
+        lines = text.splitlines()
+        here = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+        message = _yaml_hint(message, here)
         raise SiteFileError(f"not valid YAML: {message}", path=path, line=line) from None
     except ReaderError as exc:  # a control character: no mark, but a position
         line = text.count("\n", 0, exc.position) + 1

@@ -757,13 +757,15 @@ def _line_of(tree: Any, loc: Loc) -> int:
     for part in loc:
         if isinstance(node, CommentedMap):
             key = next((k for k in node if str(k) == str(part)), _MISSING)
-            if key is _MISSING:
+            at = node.lc.key(key) if key is not _MISSING else None
+            if at is None:  # no such key, or a node ruamel kept no position for (a !tag)
                 break
-            line = node.lc.key(key)[0]
-            node = node[key]
+            line, node = at[0], node[key]
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line = node.lc.item(part)[0]
-            node = node[part]
+            at = node.lc.item(part)
+            if at is None:
+                break
+            line, node = at[0], node[part]
         else:
             break
     return line + 1

@@ -669,8 +669,11 @@ def _parse_yaml(text: str, path: str) -> Any:
         with warnings.catch_warnings():  # e.g. a reused &anchor: legal, but printed raw
             warnings.simplefilter("ignore")
             return YAML(typ="rt").load(text)
-    except RecursionError:
-        raise SiteFileError("nested too deeply", path=path) from None
+    except RecursionError:  # depth is refused before parsing: this is an alias inside itself
+        line = next((i for i, t in enumerate(text.splitlines(), 1) if "*" in t), 1)
+        raise SiteFileError(
+            "not valid YAML: an alias (*name) that contains itself", path=path, line=line
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         parts = [p for p in (exc.problem, exc.context) if p]

@@ -13,7 +13,12 @@ import pytest
 
 from _make_sample_findings import make_findings
 from _report_helpers import start_browser
-from cranewatch.report.html import embed_json, render_html, write_html
+from cranewatch.inventory.coverage import declared_not_seen
+from cranewatch.inventory.site import load_site
+from cranewatch.pipeline import analyze
+from cranewatch.report.html import asset_summary, embed_json, render_html, write_html
+from cranewatch.report.json_out import findings_document
+from test_report_terminal_layout import MB2, MB2_SITE, PN_SITE, PROFINET
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 HOSTILE = "</script><img src=x onerror=\"document.title='pwned'\"><!--"
@@ -246,3 +251,110 @@ def test_screenshot_for_the_readme(page, doc: dict, tmp_path: Path) -> None:
     if os.environ.get("CRANEWATCH_UPDATE_SCREENSHOT") == "1":
         page.screenshot(tmp_path / "report-top.png")
         shutil.copyfile(tmp_path / "report-top.png", DOCS / "report-screenshot.png")
+
+
+# ------------------------------------------- summary: counted as the terminal counts
+
+
+def summary_fact(page, label: str) -> str | None:
+    return page.eval(
+        "(() => { const dt = [...document.querySelectorAll('#summary-facts dt')]"
+        f".find(d => d.textContent === {json.dumps(label)});"
+        " return dt ? dt.nextElementSibling.textContent : null; })()"
+    )
+
+
+@pytest.fixture(scope="module")
+def real_docs(captures: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Findings documents of the review's runs, with `declared_not_seen` as documented."""
+    folder = tmp_path_factory.mktemp("sites")
+    docs = {}
+    for name, capture, body in (
+        ("mb2", MB2, MB2_SITE),
+        ("mb2-no-site", MB2, None),
+        ("profinet", PROFINET, PN_SITE),
+    ):
+        site = None
+        if body is not None:
+            (folder / f"{name}.yaml").write_text(body)
+            site = load_site(folder / f"{name}.yaml")
+        analysis = analyze([captures / capture], site, jobs=1)
+        doc = findings_document(analysis)
+        if site is not None:
+            doc["declared_not_seen"] = declared_not_seen(site, analysis.assets)
+        docs[name] = doc
+    return docs
+
+
+def test_summary_counts_agree_with_the_terminal(page, real_docs: dict, tmp_path: Path) -> None:
+    """mb2 with its site file: the terminal's zone table sums to 8 declared, 44 undeclared."""
+    path = tmp_path / "mb2.html"
+    open_report(page, real_docs["mb2"], path)
+    assert_offline_and_clean(page, path)
+    assert summary_fact(page, "Assets") == (
+        "52 in 2 zone(s) and 9 outside every zone: 8 declared, 44 undeclared; 6 flagged"
+    )
+    assert summary_fact(page, "Declared, not seen") == "none"
+    chips = page.eval(
+        "[...document.querySelectorAll('#summary-body .tag')].map(t => t.textContent)"
+    )
+    assert "undeclared-device 44" in chips
+
+
+def test_summary_without_a_site_file_declares_nothing(
+    page, real_docs: dict, tmp_path: Path
+) -> None:
+    path = tmp_path / "nosite.html"
+    open_report(page, real_docs["mb2-no-site"], path)
+    assert_offline_and_clean(page, path)
+    assets = summary_fact(page, "Assets")
+    assert assets == "52: no site file, so no zones and nothing declared or undeclared; 0 flagged"
+    assert summary_fact(page, "Declared, not seen") is None
+    statuses = page.eval(
+        "Array.from(document.querySelectorAll('tr[data-status]')).map(r => r.dataset.status)"
+    )
+    assert statuses and set(statuses) <= {"seen", "flagged"}  # never "undeclared" without a site
+
+
+def test_summary_names_declared_assets_not_seen(page, real_docs: dict, tmp_path: Path) -> None:
+    path = tmp_path / "profinet.html"
+    open_report(page, real_docs["profinet"], path)
+    assert_offline_and_clean(page, path)
+    item = "document.querySelector('#not-seen [data-declared-id=\"spare-plc\"]')"
+    assert "192.168.1.99" in page.eval(f"{item}.textContent")
+    assert "zone pn-cell" in page.eval(f"{item}.textContent")
+    assert summary_fact(page, "Assets").startswith("11 in 1 zone(s) and 6 outside every zone: ")
+
+
+def test_long_not_seen_list_is_capped_and_an_old_document_says_so(
+    page, doc: dict, tmp_path: Path
+) -> None:
+    many = copy.deepcopy(doc)
+    many["declared_not_seen"] = [
+        {"id": f"spare-{i}", "zone": "sts-01", "mac": None, "ip": f"10.20.1.{i}", "role": "plc"}
+        for i in range(25)
+    ]
+    open_report(page, many, tmp_path / "many.html")
+    items = "document.querySelectorAll('#not-seen .not-seen-item').length"
+    assert page.eval(items) == 20
+    page.eval("document.querySelector('#not-seen button').click()")
+    assert page.eval(items) == 25
+    old = copy.deepcopy(doc)
+    del old["declared_not_seen"]  # a findings file written before the list
+    open_report(page, old, tmp_path / "old.html")
+    assert summary_fact(page, "Declared, not seen") == "not recorded in this findings file"
+    assert page.errors() == []
+
+
+def test_asset_summary_counts_without_a_browser(doc: dict) -> None:
+    odd = copy.deepcopy(doc)
+    odd["assets"][0]["zone"] = None
+    odd["assets"][0]["declared_id"] = "x"
+    odd["declared_not_seen"] = [{"id": "y", "zone": None}, "junk"]
+    summary = asset_summary(odd)
+    declared = sum(1 for a in odd["assets"] if a["declared_id"])
+    assert summary["declared"] == declared
+    assert summary["declared"] + summary["undeclared"] == summary["assets"] == len(odd["assets"])
+    assert summary["outside"] == 1 and summary["zones"] == 4
+    assert summary["not_seen"] == [{"id": "y", "zone": None}]
+    assert asset_summary({"site": None, "assets": []})["site_file"] is False

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cranewatch.inventory.model import ip_key
+
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 KINDS = (
     "undeclared-device",
@@ -100,7 +102,7 @@ def merge_findings(findings: list[Finding], max_evidence: int = 20) -> list[Find
             SEVERITIES.index(f.severity),
             -f.confidence,
             f.kind,
-            f.asset_ip or "",
+            ip_key(f.asset_ip),
             f.asset_mac or "",
         ),
     )

@@ -19,7 +19,7 @@ import numpy as np
 
 from cranewatch.decode.addr import mac_int, mac_str
 from cranewatch.decode.events import Event
-from cranewatch.inventory.model import Asset, Flow, pair_key
+from cranewatch.inventory.model import Asset, Flow, ip_key, pair_key
 from cranewatch.inventory.services import service_for_port
 from cranewatch.knowledge import load
 
@@ -438,12 +438,7 @@ def _reconcile(assets: list[Asset], site) -> None:
 
 def _numbered(assets: list[Asset]) -> list[Asset]:
     def order(a: Asset) -> tuple:
-        ip = a.ips[0] if a.ips else ""
-        try:
-            ipkey = (ipaddress.ip_address(ip).version, int(ipaddress.ip_address(ip)))
-        except ValueError:
-            ipkey = (9, 0)
-        return (a.zone or "~", ipkey, a.mac or "")
+        return (a.zone or "~", ip_key(a.ips[0] if a.ips else None), a.mac or "")
 
     assets.sort(key=order)
     for i, asset in enumerate(assets, 1):

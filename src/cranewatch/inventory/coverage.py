@@ -1,4 +1,4 @@
-"""What the site file leaves out: hosts on the captured segment that no zone holds.
+"""Where the site file and the wire part: hosts that no zone holds, devices not seen.
 
 With a site file, "inside the site" means inside a declared zone. A host with
 a local address that no zone covers is then outside, like the internet: a
@@ -13,7 +13,7 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from cranewatch.inventory.model import Asset
+from cranewatch.inventory.model import Asset, ip_key
 
 SHOWN = 3
 # Where site networks live: RFC 1918 and RFC 4193 (unique local IPv6).
@@ -54,3 +54,17 @@ def coverage_warnings(site: Any, assets: Iterable[Asset]) -> list[str]:
         f" ({shown}; {', '.join(map(str, nets[:SHOWN]))}): their traffic counts as outside the"
         " site, and their sessions with the internet are not judged; declare a zone for them"
     ]
+
+
+def declared_not_seen(site: Any, assets: Iterable[Asset]) -> list[dict[str, str | None]]:
+    """The site file's assets that no host on the wire matched: {id, zone, mac, ip, role}.
+
+    A count alone does not say which device to go and look for. Ordered as the
+    inventory numbers assets: by zone (none last), then IP by value, then MAC.
+    """
+    if site is None:
+        return []
+    present = {a.declared_id for a in assets if a.declared_id}
+    missing = [d for d in site.assets if d.id not in present]
+    missing.sort(key=lambda d: (d.zone is None, d.zone or "", ip_key(d.ip), d.mac or "", d.id))
+    return [{"id": d.id, "zone": d.zone, "mac": d.mac, "ip": d.ip, "role": d.role} for d in missing]

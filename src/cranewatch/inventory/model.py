@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,15 @@ class Flow:
     @property
     def bytes(self) -> int:
         return self.orig_bytes + self.resp_bytes
+
+
+def ip_key(ip: str | None) -> tuple[int, int]:
+    """Sort key of an address by value (.9 before .10), IPv4 first, none or junk last."""
+    try:
+        addr = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return (9, 0)
+    return (addr.version, int(addr))
 
 
 def identity_pairs(identity: dict[str, Any] | None) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 
 import jinja2
 from markupsafe import Markup
+
+from cranewatch.report.summary import OUTSIDE_ZONES, zone_counts
 
 # Load order matters: d3-force expects the other three on the global `d3`.
 VENDOR_SCRIPTS = ("d3-dispatch", "d3-quadtree", "d3-timer", "d3-force")
@@ -85,6 +88,32 @@ def embed_json(doc: dict[str, Any]) -> str:
     return text
 
 
+def asset_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The summary's asset counts, counted by `summary.zone_counts` as the terminal's are.
+
+    Counted here rather than in the page so the two reports cannot disagree;
+    "(outside zones)" is not a zone. `not_seen` is the document's optional
+    `declared_not_seen` list, None when the document does not carry it.
+    """
+    assets = doc.get("assets") or []
+    listed = doc.get("declared_not_seen")
+    not_seen = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else None
+    counts = zone_counts(
+        ((a.get("zone"), a.get("declared_id")) for a in assets),
+        (d.get("zone") for d in not_seen or []),
+    )
+    total = sum(counts.values(), Counter())
+    return {
+        "site_file": doc.get("site") is not None,
+        "assets": len(assets),
+        "zones": sum(1 for z, row in counts.items() if z != OUTSIDE_ZONES and row["seen"]),
+        "outside": counts.get(OUTSIDE_ZONES, Counter())["seen"],
+        "declared": total["declared"],
+        "undeclared": total["undeclared"],
+        "not_seen": not_seen,
+    }
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The report page for one findings document (CONTRACT section 2, optionally "flows")."""
     template = _environment().get_template("report.html.j2")
@@ -95,6 +124,7 @@ def render_html(doc: dict[str, Any]) -> str:
         site=site,
         tool_version=str(tool.get("version", "")),
         data_json=Markup(embed_json(doc)),
+        summary_json=Markup(embed_json(asset_summary(doc))),
         css=Markup(_resource("templates", "report.css")),
         app_js=Markup(_resource("templates", "report.js")),
         vendor_js=Markup(_vendor_js()),

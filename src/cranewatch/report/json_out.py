@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from cranewatch import __version__
+from cranewatch.inventory.coverage import declared_not_seen
 from cranewatch.report.atomic import atomic_open
 
 if TYPE_CHECKING:
@@ -32,18 +33,23 @@ def findings_document(analysis: Any) -> dict[str, Any]:
 
     `analysis` needs `site` (Site or None), `inputs` (InputStats), `assets`,
     `findings` and optionally `flows`. The extra top-level key "flows" lets
-    reports be rendered later without the capture.
+    reports be rendered later without the capture; "declared_not_seen" (with
+    a site file) names the declared devices the capture did not show.
     """
     site = getattr(analysis, "site", None)
-    return {
+    assets = getattr(analysis, "assets", None) or []
+    doc = {
         "schema": SCHEMA_ID,
         "tool": {"name": "cranewatch", "version": __version__},
         "site": site.name if site is not None else None,
         "inputs": [input_entry(s) for s in getattr(analysis, "inputs", None) or []],
-        "assets": [_jsonable(a.to_json()) for a in getattr(analysis, "assets", None) or []],
+        "assets": [_jsonable(a.to_json()) for a in assets],
         "findings": [_jsonable(f.to_json()) for f in getattr(analysis, "findings", None) or []],
-        "flows": [flow_entry(f) for f in getattr(analysis, "flows", None) or []],
     }
+    if site is not None:  # the site file's devices that no host on the wire matched
+        doc["declared_not_seen"] = declared_not_seen(site, assets)
+    doc["flows"] = [flow_entry(f) for f in getattr(analysis, "flows", None) or []]
+    return doc
 
 
 def input_entry(stats: Any) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 
 from rich.console import Console, Group
@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cranewatch.detect.model import SEVERITIES
+from cranewatch.inventory.coverage import declared_not_seen
+from cranewatch.report.summary import OUTSIDE_ZONES, zone_counts
 
 SEVERITY_STYLE = {
     "critical": "bold white on red",
@@ -19,13 +21,19 @@ SEVERITY_STYLE = {
     "info": "dim",
 }
 MAX_ASSET_ROWS = 60
+MAX_NOT_SEEN_LINES = 10
+# Below WIDE the protocols give way; below NARROW seven columns cannot all be read
+# (each got one character at 80), so address and vendor/name are folded two to a cell.
+WIDE = 130
+NARROW = 120
+MAC_WIDTH = 17
 
 
 def render(analysis, console: Console) -> None:
     """Print inputs, assets per zone, the asset list and the findings."""
     console.print(_inputs_table(analysis))
-    console.print(_zones_table(analysis))
-    console.print(_assets_table(analysis, wide=console.width >= 130))
+    console.print(_zones_block(analysis))
+    console.print(_assets_table(analysis, console.width))
     console.print(_findings_block(analysis))
     console.print(_summary_line(analysis))
 
@@ -49,7 +57,10 @@ def _inputs_table(analysis) -> Table:
     table = Table(title="Inputs", title_justify="left")
     for column in ("file", "format", "packets", "bytes", "first packet (UTC)", "span", "errors"):
         table.add_column(
-            column, justify="right" if column in ("packets", "bytes", "errors") else "left"
+            column,
+            justify="right" if column in ("packets", "bytes", "errors") else "left",
+            # the path wraps rather than ending in "...": which file it was is the point
+            overflow="fold" if column == "file" else "ellipsis",
         )
     for s in analysis.inputs:
         errors = Text(str(s.errors), style="yellow" if s.errors else "")
@@ -65,60 +76,103 @@ def _inputs_table(analysis) -> Table:
     return table
 
 
-def _zones_table(analysis) -> Table:
+def _zones_block(analysis) -> Table | Text | Group:
+    """The zone table; without a site file a note, since nothing can be declared then."""
+    if analysis.site is None:
+        return Text(
+            f"Assets per zone: no site file (--site FILE), so no zones and nothing declared"
+            f" or undeclared; {len(analysis.assets)} assets seen",
+            style="italic",
+        )
+    missing = declared_not_seen(analysis.site, analysis.assets)
+    table = _zones_table(analysis, missing)
+    return Group(table, _not_seen_lines(missing)) if missing else table
+
+
+def _zones_table(analysis, missing: list[dict[str, str | None]]) -> Table:
     """Per zone: declared and seen, undeclared, declared but silent."""
     table = Table(title="Assets per zone", title_justify="left")
     for column in ("zone", "assets seen", "declared", "undeclared", "declared, not seen"):
         table.add_column(column, justify="left" if column == "zone" else "right")
-    seen: dict[str, Counter] = defaultdict(Counter)
-    for asset in analysis.assets:
-        zone = asset.zone or "(outside zones)"
-        seen[zone]["seen"] += 1
-        seen[zone]["declared" if asset.declared_id else "undeclared"] += 1
-    silent: Counter = Counter()
-    if analysis.site is not None:
-        present = {a.declared_id for a in analysis.assets if a.declared_id}
-        for declared in analysis.site.assets:
-            if declared.id not in present:
-                silent[declared.zone or "(outside zones)"] += 1
-    for zone in sorted(set(seen) | set(silent)):
-        counts = seen[zone]
-        undeclared = Text(
-            str(counts["undeclared"]), style="red" if counts["undeclared"] and analysis.site else ""
-        )
+    counts = zone_counts(
+        ((a.zone, a.declared_id) for a in analysis.assets), (d["zone"] for d in missing)
+    )
+    for zone, row in counts.items():
+        undeclared = Text(str(row["undeclared"]), style="red" if row["undeclared"] else "")
         table.add_row(
-            zone, str(counts["seen"]), str(counts["declared"]), undeclared, str(silent[zone])
+            zone, str(row["seen"]), str(row["declared"]), undeclared, str(row["not seen"])
         )
     return table
 
 
-def _assets_table(analysis, wide: bool) -> Table:
-    """The inventory; on a narrow terminal the protocol column gives way to the rest."""
+def _not_seen_lines(missing: list[dict[str, str | None]]) -> Text:
+    """Which declared assets were silent, one per line, capped."""
+    text = Text(f"Declared, not seen ({len(missing)}):", style="italic")
+    for d in missing[:MAX_NOT_SEEN_LINES]:
+        where = "  ".join(x for x in (d["ip"], d["mac"]) if x)
+        text.append(f"\n  {d['id']}  {where}  ({d['zone'] or OUTSIDE_ZONES})")
+    if len(missing) > MAX_NOT_SEEN_LINES:
+        text.append(f"\n  +{len(missing) - MAX_NOT_SEEN_LINES} more in the site file")
+    return text
+
+
+def _asset_columns(width: int, has_site: bool) -> list[str]:
+    """Today's columns on a wide terminal; fewer, folded ones on a narrow one."""
+    if width >= WIDE:
+        columns = ["id", "zone", "mac", "ip", "vendor", "name / identity", "protocols"]
+    elif width >= NARROW:
+        columns = ["id", "zone", "mac", "ip", "vendor", "name / identity"]
+    else:
+        columns = ["id", "zone", "mac / ip", "vendor / name"]
+    # without a site file every asset would read "-": nothing can be declared
+    return columns + ["declared as"] if has_site else columns
+
+
+def _asset_cells(asset, has_site: bool, wide: bool) -> dict[str, str]:
+    ident = ", ".join(
+        str(v)
+        for k, v in asset.identity.items()
+        if k in ("product", "model", "station_name", "description")
+    )
+    name = ", ".join(asset.hostnames[:2] + ([ident] if ident else []))
+    ip = (asset.ips[0] if asset.ips else "") + (
+        f" +{len(asset.ips) - 1}" if len(asset.ips) > 1 else ""
+    )
+    cells = {
+        "id": asset.id,
+        "zone": asset.zone or "",
+        "mac": asset.mac or "",
+        "ip": ip,
+        "vendor": (asset.vendor or "")[: 28 if wide else 16],
+        "name / identity": name[: 48 if wide else 32],
+        "protocols": ", ".join(asset.protocols[:5]),
+        "declared as": asset.declared_id or ("-" if not has_site else "UNDECLARED"),
+    }
+    # folded here, at a MAC's width, so that rich never narrows the column below a MAC
+    cells["mac / ip"] = "\n".join(x for x in (asset.mac, *_fold(ip, MAC_WIDTH)) if x)
+    cells["vendor / name"] = "\n".join(x for x in ((asset.vendor or "")[:28], name[:48]) if x)
+    return cells
+
+
+def _fold(text: str, width: int) -> list[str]:
+    return [text[i : i + width] for i in range(0, len(text), width)]
+
+
+def _assets_table(analysis, width: int) -> Table:
+    """The inventory; the narrower the terminal, the fewer columns, so each stays readable."""
+    has_site = analysis.site is not None
+    wide = width >= WIDE
     table = Table(title=f"Assets ({len(analysis.assets)})", title_justify="left")
-    columns = ["id", "zone", "mac", "ip", "vendor", "name / identity", "protocols", "declared as"]
-    if not wide:
-        columns.remove("protocols")
+    columns = _asset_columns(width, has_site)
     for column in columns:
-        table.add_column(column, no_wrap=column in ("id", "mac", "ip"), overflow="fold")
-    for asset in analysis.assets[:MAX_ASSET_ROWS]:
-        ident = ", ".join(
-            str(v)
-            for k, v in asset.identity.items()
-            if k in ("product", "model", "station_name", "description")
+        table.add_column(
+            column,
+            no_wrap=column in ("id", "mac", "ip", "mac / ip"),
+            overflow="fold",
         )
-        name = ", ".join(asset.hostnames[:2] + ([ident] if ident else []))
-        style = "" if asset.declared_id or analysis.site is None else "red"
-        cells = {
-            "id": asset.id,
-            "zone": asset.zone or "",
-            "mac": asset.mac or "",
-            "ip": (asset.ips[0] if asset.ips else "")
-            + (f" +{len(asset.ips) - 1}" if len(asset.ips) > 1 else ""),
-            "vendor": (asset.vendor or "")[: 28 if wide else 16],
-            "name / identity": name[: 48 if wide else 32],
-            "protocols": ", ".join(asset.protocols[:5]),
-            "declared as": asset.declared_id or ("-" if analysis.site is None else "UNDECLARED"),
-        }
+    for asset in analysis.assets[:MAX_ASSET_ROWS]:
+        cells = _asset_cells(asset, has_site, wide)
+        style = "" if asset.declared_id or not has_site else "red"
         table.add_row(*(cells[c] for c in columns), style=style)
     if len(analysis.assets) > MAX_ASSET_ROWS:
         table.caption = f"{len(analysis.assets) - MAX_ASSET_ROWS} more in the JSON/HTML report"

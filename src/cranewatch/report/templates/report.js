@@ -5,6 +5,8 @@
   "use strict";
   var started = performance.now();
   var DATA = JSON.parse(document.getElementById("cranewatch-data").textContent || "{}");
+  /* asset counts made by the Python side with the terminal's counting, so both reports agree */
+  var SUMMARY = JSON.parse(document.getElementById("cranewatch-summary").textContent || "{}");
   var SEV = ["critical", "high", "medium", "low", "info"];
   var SEV_COLOR = { critical: "#a50e0e", high: "#d9480f", medium: "#c79100", low: "#1c6dd0", info: "#6b7785" };
   var KINDS = ["cellular-modem", "rogue-gateway", "remote-access", "container-data-leak",
@@ -117,6 +119,7 @@
   function status(a) {
     // "flagged" means a finding beyond merely being undeclared, so the three colours all mean something.
     if (a._findings.some(function (f) { return f.kind !== "undeclared-device"; })) return "flagged";
+    if (!SUMMARY.site_file) return "seen";  // no site file: nothing can be declared or undeclared
     return a.declared_id ? "declared" : "undeclared";
   }
   assets.forEach(function (a) { a._status = status(a); a._zone = a.zone || "(no zone)"; });
@@ -139,23 +142,20 @@
     var counts = {};
     SEV.forEach(function (s) { counts[s] = 0; });
     findings.forEach(function (f) { counts[f.severity] = (counts[f.severity] || 0) + 1; });
-    var st = { declared: 0, undeclared: 0, flagged: 0 };
-    assets.forEach(function (a) { st[a._status]++; });
-    var zones = {};
-    assets.forEach(function (a) { zones[a._zone] = 1; });
+    var flagged = assets.filter(function (a) { return a._status === "flagged"; }).length;
     var tool = DATA.tool || {};
     var facts = [
       ["Site", DATA.site || "(no site file)"],
       ["Time span", SPAN ? fmtTs(SPAN[0]) + "  to  " + fmtTs(SPAN[1]) + "  (" + fmtDur(SPAN[1] - SPAN[0]) + ")" : "unknown"],
       ["Inputs", inputs.length + " capture file" + (inputs.length === 1 ? "" : "s") + ", " +
         fmtNum(inputs.reduce(function (s, i) { return s + (i.packets || 0); }, 0)) + " packets"],
-      ["Assets", fmtNum(assets.length) + " in " + Object.keys(zones).length + " zone(s): " +
-        st.declared + " declared, " + st.undeclared + " undeclared, " + st.flagged + " flagged"],
+      ["Assets", assetsFact(flagged)],
+      SUMMARY.site_file ? ["Declared, not seen", notSeenFact(SUMMARY.not_seen)] : null,
       ["Flows", fmtNum(flows.length)],
       ["Tool", str(tool.name || "cranewatch") + " " + str(tool.version) + "  (" + str(DATA.schema) + ")"]
     ];
-    var dl = el("dl", { class: "facts" });
-    facts.forEach(function (f) { append(dl, [el("dt", { text: f[0] }), el("dd", { text: f[1] })]); });
+    var dl = el("dl", { class: "facts", id: "summary-facts" });
+    facts.forEach(function (f) { if (f) append(dl, [el("dt", { text: f[0] }), el("dd", null, f[1])]); });
     var cards = el("div", { class: "sev-cards", id: "severity-counts" });
     SEV.forEach(function (s) {
       append(cards, el("div", { class: "sev-card " + s, "data-severity": s }, [
@@ -180,6 +180,32 @@
       }))]);
     append(document.getElementById("summary-body"), [dl, el("h3", { text: "Findings by severity" }), cards,
       findings.length ? kindTags : el("p", { class: "muted", text: "No findings." }), el("h3", { text: "Inputs" }), inTable]);
+  }
+
+  function assetsFact(flagged) {
+    var n = fmtNum(SUMMARY.assets), tail = "; " + flagged + " flagged";
+    if (!SUMMARY.site_file) return n + ": no site file, so no zones and nothing declared or undeclared" + tail;
+    return n + " in " + SUMMARY.zones + " zone(s)" + (SUMMARY.outside ? " and " + SUMMARY.outside + " outside every zone" : "") +
+      ": " + SUMMARY.declared + " declared, " + SUMMARY.undeclared + " undeclared" + tail;
+  }
+
+  // Which declared devices stayed silent: a count alone does not say what to go and look for.
+  function notSeenFact(list) {
+    if (!Array.isArray(list)) return el("span", { class: "muted", text: "not recorded in this findings file" });
+    if (!list.length) return "none";
+    var ul = el("ul", { class: "evidence", id: "not-seen" }), LIMIT = 20;
+    function fill(n) {
+      ul.textContent = "";
+      list.slice(0, n).forEach(function (d) {
+        append(ul, el("li", { class: "not-seen-item", "data-declared-id": d.id }, [el("span", { class: "mono", text: d.id }), "  ",
+          el("span", { class: "mono", text: [d.ip, d.mac].filter(Boolean).join("  ") }),
+          el("span", { class: "muted", text: "  zone " + (d.zone || "(outside zones)") + (d.role ? ", " + d.role : "") })]));
+      });
+      if (list.length > n) append(ul, el("li", null, el("button", { class: "linkish", type: "button",
+        text: "show all " + list.length, onclick: function () { fill(list.length); } })));
+    }
+    fill(LIMIT);
+    return [String(list.length), ul];
   }
 
   /* ---------- findings ---------- */
@@ -463,7 +489,7 @@
     if (a) {
       var dl = el("dl", { class: "facts" });
       var idn = a.identity || {};
-      [["Asset", a.id], ["Status", a._status], ["Declared as", a.declared_id || "not in the site file"], ["Zone", a._zone],
+      [["Asset", a.id], ["Status", a._status], ["Declared as", a.declared_id || (SUMMARY.site_file ? "not in the site file" : "(no site file)")], ["Zone", a._zone],
         ["MAC", a.mac], ["IPs", arr(a.ips).join(", ")], ["Vendor", a.vendor], ["Role", a.role],
         ["Hostnames", arr(a.hostnames).join(", ")], ["Product", [idn.product, idn.firmware].filter(Boolean).join(" ")],
         ["Protocols", arr(a.protocols).join(", ")], ["Traffic", fmtNum(a.packets) + " packets, " + fmtBytes(a.bytes)],
@@ -511,8 +537,10 @@
         el("div", { class: "map-hint", text: "scroll to zoom, drag to pan, click a node" })));
     });
     mapPanel = el("div", { id: "map-panel" }, el("p", { class: "muted", text: "Click a node to list its flows and findings." }));
-    var legend = el("div", { class: "map-legend" }, [["declared", "declared in the site file"], ["undeclared", "not in the site file"],
-      ["flagged", "has a finding (beyond undeclared)"], ["external", "peers outside the zone (grouped)"]].map(function (l) {
+    var kinds = SUMMARY.site_file ? [["declared", "declared in the site file"], ["undeclared", "not in the site file"]] :
+      [["seen", "seen (no site file to judge by)"]];
+    var legend = el("div", { class: "map-legend" }, kinds.concat([
+      ["flagged", "has a finding (beyond undeclared)"], ["external", "peers outside the zone (grouped)"]]).map(function (l) {
       return el("span", null, [el("i", { style: "background:var(--" + l[0] + ")" }), l[1]]);
     }).concat([el("span", { text: "edge width: bytes exchanged" })]));
     append(host, [tabs, el("div", { class: "map-layout" }, [el("div", null, [stage, legend]), mapPanel])]);

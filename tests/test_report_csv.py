@@ -121,3 +121,20 @@ def test_identity_lists_are_joined_not_printed_as_python():
     row = asset_row({"id": "a-1", "identity": {"dcp_queried_names": ["switch3", "pn-io"],
                                                "product": "CPU 315", "empty": []}})  # fmt: skip
     assert row["identity"] == ["dcp_queried_names=switch3,pn-io", "product=CPU 315"]
+
+
+def test_findings_name_their_assets_zone_and_site_id(tmp_path):
+    doc = make_findings(n_assets=12)
+    written = write_csv(doc, tmp_path)
+    with written["findings.csv"].open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    by_mac = {a["mac"]: a for a in doc["assets"] if a.get("mac")}
+    checked = 0
+    for row in rows:
+        asset = by_mac.get(row["asset_mac"])
+        if asset is not None:
+            assert (row["asset_id"], row["asset_zone"], row["asset_declared_id"]) == (
+                asset["id"], asset["zone"] or "", asset["declared_id"] or ""
+            )  # fmt: skip
+            checked += 1
+    assert checked >= 3

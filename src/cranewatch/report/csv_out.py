@@ -80,6 +80,9 @@ FINDING_COLUMNS = [
     "first_evidence_detail",
     "last_evidence_ts",
     "last_evidence_utc",
+    "asset_id",
+    "asset_zone",
+    "asset_declared_id",
 ]
 
 
@@ -134,7 +137,10 @@ def flow_row(f: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def finding_row(f: dict[str, Any]) -> dict[str, Any]:
+def finding_row(
+    f: dict[str, Any], assets: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """One finding; `assets` (from `asset_index`) adds its asset's id, zone and declared id."""
     evidence = [e for e in (f.get("evidence") or []) if isinstance(e, dict)]
     timed = sorted(
         (e for e in evidence if isinstance(e.get("ts"), int | float)), key=lambda e: e["ts"]
@@ -155,6 +161,36 @@ def finding_row(f: dict[str, Any]) -> dict[str, Any]:
         "first_evidence_detail": first.get("detail"),
         "last_evidence_ts": last_ts,
         "last_evidence_utc": utc(last_ts),
+        **_asset_of(asset, assets or {}),
+    }
+
+
+def asset_index(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's assets by MAC and by IP, so a finding's row can name its asset's zone.
+
+    Why in findings.csv: a finding gives the asset's addresses only; the zone and
+    the site file's id are what a reader sorts and assigns work by.
+    """
+    index: dict[str, dict[str, Any]] = {}
+    for a in doc.get("assets") or []:
+        if not isinstance(a, dict):
+            continue
+        for key in [a.get("mac"), *(a.get("ips") or [])]:
+            if isinstance(key, str):
+                index.setdefault(key.lower(), a)
+    return index
+
+
+def _asset_of(asset: Any, index: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    found = None
+    for key in (_get(asset, "mac"), _get(asset, "ip")):
+        if isinstance(key, str) and found is None:
+            found = index.get(key.lower())
+    found = found or {}
+    return {
+        "asset_id": found.get("id"),
+        "asset_zone": found.get("zone"),
+        "asset_declared_id": found.get("declared_id"),
     }
 
 
@@ -168,11 +204,17 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
     return out.getvalue()
 
 
-TABLES: dict[str, tuple[str, list[str], Callable[[dict[str, Any]], dict[str, Any]]]] = {
-    "assets.csv": ("assets", ASSET_COLUMNS, asset_row),
-    "flows.csv": ("flows", FLOW_COLUMNS, flow_row),
-    "findings.csv": ("findings", FINDING_COLUMNS, finding_row),
-}
+RowMaker = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _tables(doc: dict[str, Any]) -> dict[str, tuple[str, list[str], RowMaker]]:
+    """File name -> (document key, columns, row maker) for one document."""
+    assets = asset_index(doc)
+    return {
+        "assets.csv": ("assets", ASSET_COLUMNS, asset_row),
+        "flows.csv": ("flows", FLOW_COLUMNS, flow_row),
+        "findings.csv": ("findings", FINDING_COLUMNS, lambda f: finding_row(f, assets)),
+    }
 
 
 def write_csv(doc: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
@@ -183,7 +225,7 @@ def write_csv(doc: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """
     out = make_folder(out_dir)
     written = {}
-    for name, (key, columns, to_row) in TABLES.items():
+    for name, (key, columns, to_row) in _tables(doc).items():
         items = [x for x in (doc.get(key) or []) if isinstance(x, dict)]
         path = out / name
         atomic_write(path, to_csv((to_row(x) for x in items), columns))

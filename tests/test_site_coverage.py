@@ -37,3 +37,15 @@ def test_once_zoned_the_host_is_judged_and_nothing_is_said(captures):
     assert not [w for w in result.warnings if w.startswith("site file:")]
     found = [f for f in result.findings if f.kind == "remote-access"]
     assert [(f.severity, f.asset_ip) for f in found] == [("critical", "192.168.2.110")]
+
+
+def test_without_a_site_file_a_plant_on_public_addresses_is_said_to_be_unjudged(captures):
+    """mb2.pcap's plant is numbered in 141.81.0.0/24: without zones, all of it is 'internet'."""
+    plant = pipeline.analyze([captures / "iti-ics-security-tools/ModbusTCP/mb2.pcap"])
+    (warning,) = [w for w in plant.warnings if w.startswith("no site file:")]
+    assert warning.startswith(
+        "no site file: 46 of the 46 addresses on the captured segment are public"
+        " (141.81.0.9, 141.81.0.10, 141.81.0.11 and 43 more; 141.81.0.0/24"
+    )
+    home = pipeline.analyze([captures / "ndpi/vnc.pcap"])  # a LAN behind a router: judged
+    assert not [w for w in home.warnings if w.startswith("no site file:")]

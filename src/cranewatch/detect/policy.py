@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cranewatch.detect import _addr
-from cranewatch.detect._common import finding
+from cranewatch.detect._common import AssetIndex, finding, gateway_ips
 from cranewatch.detect._flows import service_of, size_text
 from cranewatch.detect.context import DetectContext
 from cranewatch.detect.model import Evidence, Finding
@@ -47,6 +47,8 @@ class Violation:
     certain: bool = False
     examples: list[Any] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
+    name: str | None = None  # the server's name (SNI, HTTP Host, DNS) when a flow had one
+    hops: set[str] = field(default_factory=set)  # MACs the client's frames went to, when leaving
 
     def label(self) -> str:
         """The service, or the unnamed ports of a host pair: 'tcp/1059, 1062, 1117 and 2 more'."""
@@ -110,12 +112,34 @@ def detect(ctx: DetectContext) -> list[Finding]:
         v.first_ts = min(v.first_ts, f.first_ts)
         v.certain = v.certain or d.certain
         v.ports.add(d.server_port)
+        if v.name is None and f.name not in (None, f.resp_ip) and d.server_ip == f.resp_ip:
+            v.name = f.name
+        if f.orig_next_hop and d.client_ip == f.orig_ip and zs is None:
+            v.hops.add(f.orig_next_hop.lower())
         if len(v.examples) < 3:
             v.examples.append(f)
-    return [_finding(ctx, v) for v in found.values()]
+    index = AssetIndex(ctx.assets)
+    gateways = gateway_ips(site)
+    return [_finding(ctx, v, _hop_lines(v, index, gateways)) for v in found.values()]
 
 
-def _finding(ctx: DetectContext, v: Violation) -> Finding:
+def _hop_lines(v: Violation, index: AssetIndex, gateways: set[str]) -> list[str]:
+    """Which device carried the traffic out: the declared gateway, or something else.
+
+    Why: traffic leaving through a MAC that is not the zone's gateway (a
+    hidden cellular router) is what an auditor asks about first.
+    """
+    out = []
+    for mac in sorted(v.hops)[:3]:
+        asset = index.mac(mac)
+        what = ", ".join(x for x in (asset and asset.vendor, asset and asset.declared_id) if x)
+        gateway = asset is not None and bool(gateways & set(asset.ips))
+        role = "a declared gateway" if gateway else "not a declared gateway"
+        out.append(f"sent through MAC {mac}{f' ({what})' if what else ''}: {role}")
+    return out
+
+
+def _finding(ctx: DetectContext, v: Violation, hops: list[str]) -> Finding:
     d = v.d
     leaving = ctx.site.zone_of(d.server_ip) is None
     entering = ctx.site.zone_of(d.client_ip) is None
@@ -129,6 +153,7 @@ def _finding(ctx: DetectContext, v: Violation) -> Finding:
             f"{v.src_zone} -> {v.dst_zone} on {v.label()}, no conduit allows it{guess}",
         )
     ]
+    evidence += [Evidence(v.first_ts, line) for line in hops]
     if len(v.ports) > PORTS_SHOWN:
         ports = sorted(v.ports)
         evidence.append(Evidence(v.first_ts, f"{v.l4} ports: {', '.join(map(str, ports))}"))
@@ -153,5 +178,6 @@ def _finding(ctx: DetectContext, v: Violation) -> Finding:
         asset_ip=d.client_ip,
         peer_ip=d.server_ip,
         peer_port=(d.server_port or None) if len(v.ports) < 2 else None,
+        peer_name=v.name,
         variants=variants,
     )

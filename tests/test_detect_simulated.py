@@ -92,8 +92,6 @@ def test_no_benign_look_alike_is_flagged(runs, seed):
         for f in run.findings:
             if f.kind not in b["not"] or not _about(f, b):
                 continue
-            if b["what"] == "declared-modem" and f.kind == "cellular-modem":
-                continue  # judged by the next test: allowed, but only as a low finding
             flagged.append(f"{b['what']} ({b['note']}): {_show(f)}")
     assert not flagged, "benign look-alikes flagged:\n" + "\n".join(flagged)
 
@@ -104,10 +102,10 @@ def test_declared_modem_is_at_most_a_low_finding_naming_its_declaration(runs, se
     modems = [b for b in run.truth["benign"] if b["what"] == "declared-modem"]
     assert modems, "the simulator declared no modem"
     for b in modems:
-        for f in run.findings:
-            if not _about(f, b) or f.kind not in b["not"]:
-                continue
-            assert f.kind == "cellular-modem", _show(f)
+        assert b["expect"] == [{"kind": "cellular-modem", "severity": "low"}]
+        about = [f for f in run.findings if _about(f, b) and f.kind == "cellular-modem"]
+        assert about, f"no low cellular-modem finding for {b['note']}"
+        for f in about:
             assert f.severity == "low", _show(f)
             assert "declared as modem" in f.title, _show(f)
 

@@ -841,19 +841,35 @@ _VIOLATIONS = {"cross-crane": _cross_crane, "plc-internet": _plc_internet, "it-t
 
 
 def benign(sc: Scenario) -> list[dict]:
-    """What must not be flagged; `not` lists the finding kinds each would be mistaken for."""
+    """What must not be flagged; `not` lists the finding kinds each would be mistaken for.
+
+    `expect`, where present, lists findings that are right about a benign device
+    all the same: a declared modem is still reported, as a low inventory note.
+    """
     out = []
 
-    def add(what: str, asset: Device, peer: dict | None, note: str, kinds: list[str]) -> None:
-        out.append({"what": what, "asset": asset.ref(), "peer": peer, "note": note, "not": kinds})
+    def add(
+        what: str,
+        asset: Device,
+        peer: dict | None,
+        note: str,
+        kinds: list[str],
+        expect: list[dict] | None = None,
+    ) -> None:
+        entry = {"what": what, "asset": asset.ref(), "peer": peer, "note": note, "not": kinds}
+        if expect:
+            entry["expect"] = expect
+        out.append(entry)
 
     dev, cloud, port = sc.notes["declared_modem"]
     add(
         "declared-modem",
         dev,
         _peer(cloud, port),
-        f"declared {dev.vendor} {dev.model}; its cloud link is allowed by a conduit",
-        ["cellular-modem", "rogue-gateway", "undeclared-device", "policy-violation", "beaconing"],
+        f"declared {dev.vendor} {dev.model}; its cloud link is allowed by a conduit;"
+        " reported as a low cellular-modem finding naming its declaration, no more",
+        ["rogue-gateway", "undeclared-device", "policy-violation", "beaconing"],
+        expect=[{"kind": "cellular-modem", "severity": "low"}],
     )
     vpn = sc.notes["vpn"]
     add(

@@ -158,6 +158,12 @@ def test_terminal_report_shows_sections(demo_dir):
     assert proc.returncode == 0, proc.stderr
     for heading in ("Inputs", "Assets per zone", "Findings"):
         assert heading in proc.stdout
+    # a finding names its asset as the site file does, with inventory id and zone
+    doc = json.loads((demo_dir / "findings.json").read_text())
+    declared = {a["mac"]: a for a in doc["assets"] if a.get("declared_id")}
+    f = next(f for f in doc["findings"] if f["asset"].get("mac") in declared)
+    a = declared[f["asset"]["mac"]]
+    assert f"asset {a['declared_id']} ({a['id']}, {a['zone']}) " in " ".join(proc.stdout.split())
 
 
 def test_simulate_same_seed_same_bytes(tmp_path):

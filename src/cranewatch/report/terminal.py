@@ -186,6 +186,7 @@ def _findings_block(analysis) -> Group:
     seven-column table is unreadable in an 80-column terminal.
     """
     lines: list[Text] = [Text(f"Findings ({len(analysis.findings)})", style="italic")]
+    by_address = _assets_by_address(analysis.assets)
     for f in analysis.findings:
         head = Text("  ")
         head.append(f" {f.severity.upper():<8} ", style=SEVERITY_STYLE[f.severity])
@@ -194,8 +195,7 @@ def _findings_block(analysis) -> Group:
         head.append(f.title)
         lines.append(head)
         where = Text("             ", style="dim")
-        asset = " ".join(x for x in (f.asset_ip, f.asset_mac) if x)
-        where.append(f"asset {asset or '-'}", style="dim")
+        where.append(f"asset {_asset_text(f, by_address)}", style="dim")
         if f.peer_ip or f.peer_name:
             peer = " ".join(x for x in (f.peer_name, f.peer_ip) if x)
             peer += f":{f.peer_port}" if f.peer_port else ""
@@ -210,6 +210,29 @@ def _findings_block(analysis) -> Group:
     if not analysis.findings:
         lines.append(Text("  none"))
     return Group(*lines)
+
+
+def _assets_by_address(assets) -> dict[str, object]:
+    index: dict[str, object] = {}
+    for a in assets:
+        for key in [a.mac, *a.ips]:
+            if key:
+                index.setdefault(key.lower(), a)
+    return index
+
+
+def _asset_text(f, by_address: dict[str, object]) -> str:
+    """'sts-06-plc (a-0012, sts-06) 10.20.6.10 5c:21:67:96:c8:da': the name a reader assigns work by.
+
+    The site file's id when the asset is declared, else the inventory id; then its zone.
+    """
+    addresses = " ".join(x for x in (f.asset_ip, f.asset_mac) if x) or "-"
+    asset = next((by_address.get(k.lower()) for k in (f.asset_mac, f.asset_ip) if k), None)
+    if asset is None:
+        return addresses
+    name = asset.declared_id or asset.id
+    extra = ", ".join(x for x in (asset.id if asset.declared_id else None, asset.zone) if x)
+    return f"{name}{f' ({extra})' if extra else ''} {addresses}"
 
 
 def _summary_line(analysis) -> Text:

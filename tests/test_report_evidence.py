@@ -74,13 +74,16 @@ def ports(row: dict[str, str]) -> set[int]:
 
 
 def belongs(row: dict[str, str], f: Finding, site) -> bool:
-    """The packet is between the finding's asset and its peer, as the docs promise."""
+    """The packet is between the finding's asset and its peer, or the asset's at an evidence
+    time, as the docs promise."""
     macs = {row["eth.src"], row["eth.dst"]}
     asset = (f.asset_mac is not None and f.asset_mac in macs) or (
         f.asset_ip is not None and f.asset_ip in ips(row)
     )
     if not asset:
         return False
+    if evidence_times_in([f"{float(row['frame.time_epoch']):.6f}"], f):
+        return True
     if f.peer_ip is not None:
         if f.peer_ip not in ips(row):
             return False
@@ -273,3 +276,18 @@ def test_vanished_input_is_a_clear_error(captures, tmp_path):
     moved = dataclasses.replace(analysis, inputs=[gone], findings=[finding])
     with pytest.raises(CranewatchError, match="gone.pcap"):
         write_evidence(moved, tmp_path / "ev")
+
+
+def test_identity_proof_is_in_the_modems_file(simulated, decoded):
+    """The page that names the modem's model was served to an HMI, not to the modem's cloud."""
+    analysis, _, runs = simulated
+    written = runs["a"][1]
+    checked = 0
+    for f in analysis.findings:
+        proofs = [e for e in f.evidence if " identity '" in e.detail]
+        if f.kind != "cellular-modem" or f.id not in written or not proofs:
+            continue
+        times = {f"{float(r['frame.time_epoch']):.6f}" for r in decoded[written[f.id]]}
+        assert {f"{e.ts:.6f}" for e in proofs} <= times, f.id
+        checked += 1
+    assert checked

@@ -156,6 +156,22 @@ class _Collector:
 
     # (c) identity strings
     def identities(self) -> None:
+        """Identity texts from the packets that carried them, then the inventory's others.
+
+        The packets first: their evidence has the time the text crossed the wire.
+        The inventory's texts (hostnames learnt from DNS, say) are stamped with the
+        asset's first sighting, and skipped where a packet already gave the text.
+        """
+        told: set[tuple[str | None, str]] = set()
+        for e in self.ctx.events:
+            if e.proto in ("dns", "tls", "dhcp", "container-ids"):
+                continue
+            if e.proto == "http" and e.fields.get("method"):
+                continue  # a request describes the client's wishes, not the device
+            mac = _subject_mac(e)
+            for text in _texts(e.fields):
+                if self._identity(mac, text, e.ts, f"{e.proto} identity"):
+                    told.add((mac, text))
         for a in self.ctx.assets:
             texts = [
                 str(v)
@@ -164,27 +180,23 @@ class _Collector:
             ]
             texts += list(a.hostnames or [])
             for text in texts:
-                self._identity(a.mac, text, a.first_seen, "identity")
-        for e in self.ctx.events:
-            if e.proto in ("dns", "tls", "dhcp", "container-ids"):
-                continue
-            if e.proto == "http" and e.fields.get("method"):
-                continue  # a request describes the client's wishes, not the device
-            mac = _subject_mac(e)
-            for text in _texts(e.fields):
-                self._identity(mac, text, e.ts, f"{e.proto} identity")
+                if (a.mac, text) not in told:
+                    self._identity(a.mac, text, a.first_seen, "identity")
 
-    def _identity(self, mac: str | None, text: str, ts: float | None, where: str) -> None:
+    def _identity(self, mac: str | None, text: str, ts: float | None, where: str) -> bool:
+        """Count `text` for `mac` if a rule matches it; whether it was counted."""
         rule = self.kn.cellular_identity(text)
         c = self.cand(mac) if rule else None
-        if c is not None:
-            c.add(
-                "identity",
-                W_IDENTITY[0 if rule.strong else 1],
-                rule.strong,
-                ts,
-                f"{where} '{text[:80]}' matches {rule.name}",
-            )
+        if c is None:
+            return False
+        c.add(
+            "identity",
+            W_IDENTITY[0 if rule.strong else 1],
+            rule.strong,
+            ts,
+            f"{where} '{text[:80]}' matches {rule.name}",
+        )
+        return True
 
     # (b) DHCP
     def dhcp(self) -> None:

@@ -268,12 +268,15 @@ def _take(
 ) -> None:
     mask, fallback = _mask(pk, t, zones)
     hit, which = _evidence_hits(t, pk.ts)
-    ev_rows = np.flatnonzero(mask & hit)
+    # At an evidence time any packet of the asset counts, not only those with the peer:
+    # the web page that names a modem's model was fetched by another host.
+    at_evidence = _asset_end(pk, t) & hit
+    ev_rows = np.flatnonzero(at_evidence)
     room_ev = max(1, cap // 2) - len(t.at_evidence)
     if room_ev > 0 and len(ev_rows):
         ev_rows = ev_rows[:room_ev]
         t.at_evidence += _copy(batch, ev_rows, base)
-    t.ev_seen[which[np.flatnonzero(mask & hit)]] = True
+    t.ev_seen[which[np.flatnonzero(at_evidence)]] = True
     room = cap - len(t.first)
     if room > 0:
         t.first += _copy(batch, np.flatnonzero(mask)[:room], base)

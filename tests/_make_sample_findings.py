@@ -372,7 +372,13 @@ def make_findings(n_assets: int = 30, n_flows: int | None = None, seed: int = 7)
         "assets": assets,
         "findings": findings,
         "declared_not_seen": [
-            {"id": "sts-02-spare-io", "zone": "sts-02", "mac": None, "ip": "10.20.2.99", "role": "plc"}
+            {
+                "id": "sts-02-spare-io",
+                "zone": "sts-02",
+                "mac": None,
+                "ip": "10.20.2.99",
+                "role": "plc",
+            }
         ],
         "flows": flows,
     }

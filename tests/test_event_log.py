@@ -52,7 +52,7 @@ def test_variety_beyond_the_cap_is_counted_and_reported_once():
     assert len(log) == MAX_VARIANTS
     assert log.warnings() == [
         f"500 dns events were counted but not kept: more than {MAX_VARIANTS} distinct ones "
-        "between two hosts, or 50,000 in all"
+        "between two hosts, or 50,000 in all; most between 10.0.0.1 and 10.0.0.2 (500)"
     ]
     numbers = [_ev("container-ids", 80, {"iso6346": [f"N{i}"]}, i) for i in range(5000)]
     log.add(numbers)
@@ -83,3 +83,18 @@ def test_many_pairs_of_hosts_are_capped_in_all(monkeypatch):
         flood.append(e)
     log.add(flood)
     assert len(log) == 100 and log.dropped["container-ids"] == 200
+
+
+def test_the_pair_most_events_were_dropped_for_is_named_after_a_merge():
+    """A DNS tunnel: thousands of distinct names between one client and its resolver."""
+    first, second = EventLog(), EventLog()
+    tunnel = [
+        _ev("dns", 53, {"query": f"q{i}.t.example"}, i, 5353) for i in range(MAX_VARIANTS + 30)
+    ]
+    other = [_ev("dns", 53, {"query": f"o{i}.example"}, i, 5353) for i in range(MAX_VARIANTS + 5)]
+    for e in other:
+        e.src_ip, e.dst_ip = "10.0.0.9", "10.0.0.2"
+    first.add(tunnel)
+    second.add(other)
+    first.merge(second)
+    assert first.warnings()[0].endswith("; most between 10.0.0.1 and 10.0.0.2 (30)")

@@ -30,6 +30,7 @@ VOLATILE_FIELDS = frozenset(
 MAX_VARIANTS = 64
 MAX_CONTAINER_VARIANTS = 4096  # each one may carry container numbers the leak report counts
 MAX_EVENTS = 50_000  # kept events per parser in all: many pairs of hosts cannot add up either
+MAX_DROPPED_PAIRS = 4096  # host pairs whose dropped events are counted apart, to name the worst
 
 
 class EventLog:
@@ -40,6 +41,8 @@ class EventLog:
         self._variants: Counter[tuple] = Counter()
         self._per_proto: Counter[str] = Counter()
         self.dropped: Counter[str] = Counter()
+        # (parser, host, host) -> events dropped: the warning names the pair a flood came from
+        self.dropped_pairs: Counter[tuple[str, str, str]] = Counter()
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -59,18 +62,35 @@ class EventLog:
                 event.ref = (event.ref[0], event.ref[1] + shift)
             self._add(event, _count(event))
         self.dropped.update(other.dropped)
+        for pair, n in other.dropped_pairs.items():
+            self._count_pair(pair, n)
 
     def events(self) -> list[Event]:
         """Kept events in the order their facts first appeared."""
         return list(self._kept.values())
 
     def warnings(self) -> list[str]:
-        """One line per parser whose conversations had more distinct facts than are kept."""
-        return [
-            f"{n:,} {proto} events were counted but not kept: more than "
-            f"{_limit(proto):,} distinct ones between two hosts, or {MAX_EVENTS:,} in all"
-            for proto, n in sorted(self.dropped.items())
-        ]
+        """One line per parser whose conversations had more distinct facts than are kept.
+
+        It names the pair of hosts most of them came from: many distinct DNS
+        names between two hosts is what a DNS tunnel looks like.
+        """
+        out = []
+        for proto, n in sorted(self.dropped.items()):
+            line = (
+                f"{n:,} {proto} events were counted but not kept: more than "
+                f"{_limit(proto):,} distinct ones between two hosts, or {MAX_EVENTS:,} in all"
+            )
+            pairs = [(k, c) for k, c in self.dropped_pairs.items() if k[0] == proto]
+            if pairs:
+                (_, a, b), most = max(pairs, key=lambda kc: (kc[1], kc[0]))
+                line += f"; most between {a} and {b} ({most:,})"
+            out.append(line)
+        return out
+
+    def _count_pair(self, pair: tuple[str, str, str], n: int) -> None:
+        if pair in self.dropped_pairs or len(self.dropped_pairs) < MAX_DROPPED_PAIRS:
+            self.dropped_pairs[pair] += n
 
     def _full(self, proto: str, stream: tuple) -> bool:
         return self._variants[stream] >= _limit(proto) or self._per_proto[proto] >= MAX_EVENTS
@@ -92,6 +112,10 @@ class EventLog:
             return
         if self._full(event.proto, stream):
             self.dropped[event.proto] += count
+            a, b = sorted(
+                (event.src_ip or event.src_mac or "?", event.dst_ip or event.dst_mac or "?")
+            )
+            self._count_pair((event.proto, a, b), count)
             return
         self._variants[stream] += 1
         self._per_proto[event.proto] += 1

@@ -358,3 +358,17 @@ def test_asset_summary_counts_without_a_browser(doc: dict) -> None:
     assert summary["outside"] == 1 and summary["zones"] == 4
     assert summary["not_seen"] == [{"id": "y", "zone": None}]
     assert asset_summary({"site": None, "assets": []})["site_file"] is False
+
+
+def test_related_findings_link_to_each_other(page, doc: dict, tmp_path: Path) -> None:
+    linked = copy.deepcopy(doc)
+    first, other = linked["findings"][0], linked["findings"][-1]
+    first["related"] = [other["id"]]
+    open_report(page, linked, tmp_path / "related.html")
+    box = f"document.querySelector('.finding[data-id={json.dumps(first['id'])}]')"
+    page.eval(f"{box}.open = true")
+    button = f"{box}.querySelector('button.related')"
+    assert page.eval(f"{button}.textContent") == f"{other['id']} {other['kind']}"
+    page.eval(f"{button}.click()")
+    assert page.eval(f"document.querySelector('.finding[data-id={json.dumps(other['id'])}]').open")
+    assert page.errors() == []

@@ -42,6 +42,7 @@ class Finding:
     evidence: list[Evidence] = field(default_factory=list)
     attack_ics: list[str] = field(default_factory=list)
     id: str = ""
+    related: list[str] = field(default_factory=list)  # ids of other kinds' findings, same device
 
     @property
     def key(self) -> tuple:
@@ -69,6 +70,7 @@ class Finding:
             "title": self.title,
             "evidence": [e.to_json() for e in self.evidence],
             "attack_ics": self.attack_ics,
+            **({"related": self.related} if self.related else {}),
         }
 
 
@@ -109,4 +111,29 @@ def merge_findings(findings: list[Finding], max_evidence: int = 20) -> list[Find
     for i, f in enumerate(out, 1):
         f.id = f"f-{i:04d}"
         f.evidence.sort(key=lambda e: e.ts)
+    _relate(out)
     return out
+
+
+MAX_RELATED = 10
+
+
+def _relate(findings: list[Finding]) -> None:
+    """Link findings of different kinds about one device and the same peer (or no peer).
+
+    Why: one hidden modem is a cellular-modem finding, a policy violation for
+    its cloud session and an undeclared device; each is a fact of its own, but
+    a reader must see that they are one problem, not three.
+    """
+    by_asset: dict[str, list[Finding]] = {}
+    for f in findings:
+        asset = f.asset_mac.lower() if f.asset_mac else f.asset_ip
+        if asset:
+            by_asset.setdefault(asset, []).append(f)
+    for group in by_asset.values():
+        for f in group:
+            f.related = [
+                g.id
+                for g in group
+                if g.kind != f.kind and (f.peer_ip is None or g.peer_ip in (None, f.peer_ip))
+            ][:MAX_RELATED]

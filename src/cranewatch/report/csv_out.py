@@ -83,6 +83,7 @@ FINDING_COLUMNS = [
     "asset_id",
     "asset_zone",
     "asset_declared_id",
+    "related",
 ]
 
 
@@ -149,7 +150,10 @@ def finding_row(
     last_ts = timed[-1]["ts"] if timed else None
     asset, peer = f.get("asset"), f.get("peer")
     return {
-        **{k: f.get(k) for k in ("id", "kind", "severity", "confidence", "title", "attack_ics")},
+        **{
+            k: f.get(k)
+            for k in ("id", "kind", "severity", "confidence", "title", "attack_ics", "related")
+        },
         "asset_mac": _get(asset, "mac"),
         "asset_ip": _get(asset, "ip"),
         "peer_ip": _get(peer, "ip"),

@@ -202,6 +202,8 @@ def _findings_block(analysis) -> Group:
             where.append(f"  peer {peer}", style="dim")
         if f.attack_ics:
             where.append(f"  ATT&CK {', '.join(f.attack_ics)}", style="dim")
+        if f.related:
+            where.append(f"  see also {', '.join(f.related)}", style="dim")
         lines.append(where)
         if f.evidence:
             first = f.evidence[0]

@@ -221,6 +221,11 @@
         onclick: function () { showOnMap(fa); } })]) : null]);
     if (p) fact("Peer", el("span", { class: "mono", text: [hostPort(p.ip, p.port), p.name].filter(Boolean).join("  ") }));
     fact("Confidence", typeof f.confidence === "number" ? Math.round(f.confidence * 100) + " %" : "");
+    if (arr(f.related).length) fact("Same device", arr(f.related).map(function (id) {
+      var other = findings.filter(function (g) { return g.id === id; })[0];
+      return el("button", { class: "linkish related", type: "button", "data-related": id,
+        text: id + (other ? " " + other.kind : ""), onclick: function () { if (other) openFinding(other); } });
+    }));
     if (arr(f.attack_ics).length) fact("ATT&CK for ICS", arr(f.attack_ics).map(function (t) {
       return el("a", { class: "tag", href: "https://attack.mitre.org/techniques/" + encodeURIComponent(t) + "/",
         target: "_blank", rel: "noopener noreferrer", text: t });

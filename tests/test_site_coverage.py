@@ -49,3 +49,19 @@ def test_without_a_site_file_a_plant_on_public_addresses_is_said_to_be_unjudged(
     )
     home = pipeline.analyze([captures / "ndpi/vnc.pcap"])  # a LAN behind a router: judged
     assert not [w for w in home.warnings if w.startswith("no site file:")]
+
+
+def test_ipv4_and_ipv6_hosts_together_are_ordered_not_compared():
+    """Sorting IPv4 with IPv6 addresses by value raised TypeError on mixed captures."""
+    from cranewatch.inventory.coverage import coverage_warnings
+    from cranewatch.inventory.model import Asset
+
+    hosts = [
+        Asset(id=f"a-{i}", mac=f"02:00:00:00:00:{i:02x}", ips=[ip])
+        for i, ip in enumerate(["8.8.8.8", "2606:4700::1111", "1.1.1.1", "fd00::1", "10.1.1.1"])
+    ]
+    (public,) = coverage_warnings(None, hosts)
+    assert "(1.1.1.1, 8.8.8.8, 2606:4700::1111;" in public
+    site = loads_site(SITE.format(cidr="10.9.0.0/24"), "site.yaml")
+    (unzoned,) = coverage_warnings(site, hosts)
+    assert "(10.1.1.1, fd00::1;" in unzoned

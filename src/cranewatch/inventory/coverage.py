@@ -28,7 +28,7 @@ SITE_SPACE = tuple(
 def unzoned_local_ips(site: Any, assets: Iterable[Asset]) -> list[str]:
     """Local addresses (RFC 1918, ULA) of hosts on the segment that no zone holds."""
     out = {ip for ip in segment_ips(assets) if _local(ip) and not site.is_inside(ip)}
-    return sorted(out, key=ipaddress.ip_address)
+    return sorted(out, key=ip_key)
 
 
 def segment_ips(assets: Iterable[Asset]) -> list[str]:
@@ -69,7 +69,7 @@ def coverage_warnings(site: Any, assets: Iterable[Asset]) -> list[str]:
 
 def _public_plant(assets: list[Asset]) -> list[str]:
     """Without a site file: most hosts of the segment on public addresses, so all is 'internet'."""
-    on_segment = sorted(set(segment_ips(assets)), key=ipaddress.ip_address)
+    on_segment = sorted(set(segment_ips(assets)), key=ip_key)
     public = [ip for ip in on_segment if not _local(ip) and ipaddress.ip_address(ip).is_global]
     if len(public) < PUBLIC_PLANT_MIN or 2 * len(public) < len(on_segment):
         return []

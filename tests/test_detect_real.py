@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
 import pytest
 
 pipeline = pytest.importorskip("cranewatch.pipeline")
@@ -82,3 +85,99 @@ def test_siemens_plcs_ttl_30_are_their_own_senders_not_routers(captures, tmp_pat
     assert [f for f in result.findings if f.kind == "rogue-gateway"] == []
     plc = next(a for a in result.assets if a.mac == "00:0e:8c:f7:ad:97")
     assert plc.ips == ["141.81.0.31"]
+
+
+def _remote(captures, rel):
+    return [f for f in _findings(captures, rel) if f.kind == "remote-access"]
+
+
+def test_openvpn_on_other_ports_is_found_by_its_hard_reset_structure(captures):
+    # tls-auth off, SHA1, SHA512 hard resets on udp/443, 1234, 13680 and tcp/443: the
+    # one-byte opcode used to count on 1194 only, so none of these was found
+    found = {(f.asset_ip, f.peer_ip, f.peer_port) for f in _remote(captures, "ndpi/openvpn.pcap")}
+    assert {
+        ("192.168.75.18", "166.161.181.18", 443),
+        ("192.168.12.156", "107.161.86.131", 443),
+        ("192.168.12.156", "217.138.197.43", 1234),
+        ("192.168.43.12", "139.59.151.137", 13680),
+        ("192.168.43.18", "139.59.151.137", 13680),
+        ("192.168.1.77", "46.101.231.218", 443),  # TCP, 2-byte length prefix
+    } <= found
+    spicy = _remote(captures, "zeek-spicy-openvpn/openvpn.pcap")
+    assert [(f.asset_ip, f.peer_ip, f.peer_port, f.severity) for f in spicy] == [
+        ("192.168.88.3", "46.246.122.61", 1198, "high")
+    ]
+    assert spicy[0].title.startswith("OpenVPN session from")
+
+
+def test_openvpn_signature_needs_the_structure_not_the_opcode_byte():
+    from cranewatch.knowledge import load
+
+    strong = [s for s in load().tool("OpenVPN").signatures if s.strong]
+    # the client's hard reset of zeek-spicy-openvpn/openvpn.pcap, frame 1
+    reset = bytes.fromhex("389aa6b1e434889ad30000000000")
+    assert any(s.matches(reset) for s in strong)
+    acks_one = reset[:9] + b"\x01" + reset[10:]  # an ack array where a reset has none
+    assert not any(s.matches(acks_one) for s in strong)
+    assert not any(s.matches(reset + b"\x00") for s in strong)
+
+
+def test_tailscale_is_found_by_its_disco_magic_on_an_ephemeral_port(captures):
+    found = _remote(captures, "ndpi/tailscale.pcap")
+    assert [(f.asset_ip, f.peer_ip, f.peer_port) for f in found] == [
+        ("192.168.88.3", "18.196.71.179", 41641)
+    ]
+    assert found[0].title.startswith("Tailscale session from")
+
+
+def test_softether_ddns_on_softether_network_net_is_found(captures):
+    found = _remote(captures, "ndpi/softether.pcap")
+    assert [(f.asset_ip, f.peer_ip, f.peer_port) for f in found] == [
+        ("192.168.2.100", "130.158.75.45", 80)
+    ]
+    assert "SoftEther VPN session" in found[0].title
+    assert found[0].peer_name.endswith(".ddns.softether-network.net")
+
+
+def _handshake_turned_round(src: Path, dst: Path) -> None:
+    """Copy a little-endian Ethernet/IPv4 pcapng with every SYN and SYN-ACK sent the other way.
+
+    The rest of the session is left as it was, so the side that sends the RFB
+    server banner becomes the one that opened the connection: reverse VNC
+    made from a real session.
+    """
+    data = bytearray(src.read_bytes())
+    off = 0
+    while off < len(data):
+        kind, length = struct.unpack_from("<II", data, off)
+        frame = off + 28
+        if kind == 6 and data[frame + 12 : frame + 14] == b"\x08\x00" and data[frame + 23] == 6:
+            ip = frame + 14
+            tcp = ip + (data[ip] & 0x0F) * 4
+            if data[tcp + 13] & 0x02:  # SYN: swap MACs, addresses, ports (checksums hold)
+                data[frame : frame + 12] = data[frame + 6 : frame + 12] + data[frame : frame + 6]
+                data[ip + 12 : ip + 20] = data[ip + 16 : ip + 20] + data[ip + 12 : ip + 16]
+                data[tcp : tcp + 4] = data[tcp + 2 : tcp + 4] + data[tcp : tcp + 2]
+        off += length
+    dst.write_bytes(bytes(data))
+
+
+def test_vnc_server_that_opens_the_connection_is_reverse_vnc(captures, tmp_path):
+    plain = _remote(captures, "ndpi/vnc.pcap")
+    assert not any("Reverse" in f.title for f in plain)
+    for rel in ("zeek/rfb/vncmac.pcap", "zeek/rfb/vnc-mac-to-linux.pcap"):
+        assert not any("Reverse" in f.title for f in _remote(captures, rel))
+    turned = tmp_path / "reverse-vnc.pcapng"
+    _handshake_turned_round(captures / "ndpi/vnc.pcap", turned)
+    found = [f for f in pipeline.analyze([turned]).findings if f.kind == "remote-access"]
+    # the viewer now "listens" on the two client ports of the real sessions
+    assert sorted(f.peer_port for f in found) == [51559, 59791]
+    for f in found:
+        assert f.title.startswith(
+            "Reverse VNC: 192.168.2.110 serves its screen to 95.237.48.208,"
+            " a listening viewer on tcp/"
+        )
+        assert f.severity == "critical"  # a viewer outside drives an inside screen
+        assert (f.asset_ip, f.peer_ip) == ("192.168.2.110", "95.237.48.208")
+        assert "T0883" in f.attack_ics
+        assert any("sent the RFB server banner first" in e.detail for e in f.evidence)

@@ -11,6 +11,11 @@ Two sources of findings:
 * an inside host's DNS look-up of a tool's broker when no session of it was
   captured (medium, confidence 0.7).
 
+A VNC session whose initiator sent the RFB server banner is reverse VNC: the
+VNC server called out to a listening viewer, so the viewer sees and drives the
+caller's screen. It is titled so and ranked as the inbound session it amounts
+to when the caller is inside and the viewer outside.
+
 Confidence follows the strength of the clue: names, banners and strong payload
 signatures are near-certain; a port alone is a guess, and ports in the
 ephemeral range (>= 32768) are never used alone because any client port can
@@ -43,6 +48,7 @@ C_NAME, C_BANNER, C_SIG_STRONG, C_SIG_WEAK, C_SERVICE, C_PORT = 0.9, 0.9, 0.85, 
 C_INBOUND_ONLY = 0.6
 C_LOOKUP = 0.7
 RST = 0x04
+VNC = "VNC (RFB)"
 BANNER_FIELDS = ("banner", "version", "server", "software", "alpn")
 
 
@@ -68,6 +74,7 @@ class Session:
     remote_name: str | None
     flows: list[tuple[Any, Direction]] = field(default_factory=list)
     notes: list[tuple[float, str]] = field(default_factory=list)
+    reverse: bool = False  # reverse VNC: the initiator serves its screen
 
 
 @lru_cache(maxsize=4096)
@@ -196,7 +203,21 @@ def _from_event(
             if tool is not None:
                 return Match(tool.name, f"{e.proto} {key} '{text[:60]}'", C_BANNER)
     if e.proto in ("rfb", "vnc"):
-        return Match("VNC (RFB)", "RFB handshake", C_BANNER)
+        return Match(VNC, "RFB handshake", C_BANNER)
+    return None
+
+
+def _reverse_vnc(f: Any, d: Direction, ev: _Evidence) -> Any | None:
+    """The initiator's RFB banner event when it is the server's: a VNC server calling a viewer.
+
+    The server speaks first (RFC 6143 7.1.1: it sends its ProtocolVersion, the
+    client answers with its own), so of the two ends' banners the earlier is
+    the server's. With one end's banner only, its role cannot be told and
+    nothing is claimed.
+    """
+    banners = sorted((e for e in ev.for_flow(f) if e.proto == "rfb"), key=lambda e: e.ts)
+    if len({e.src_ip for e in banners}) == 2 and banners[0].src_ip == d.client_ip:
+        return banners[0]
     return None
 
 
@@ -278,7 +299,10 @@ def detect(ctx: DetectContext) -> list[Finding]:
             match_conf = C_INBOUND_ONLY if d.certain else C_INBOUND_ONLY - 0.2
         else:
             match_conf = match.confidence
-        severity = _severity(scenario, match)
+        called = _reverse_vnc(f, d, ev) if match is not None and match.tool == VNC else None
+        # reverse VNC out of the site is a viewer outside driving an inside screen
+        rank = "inbound" if called is not None and scenario == "outbound" else scenario
+        severity = _severity(rank, match)
         if ctx.site is not None:
             conduit = ctx.site.conduit_for(
                 d.client_ip, d.server_ip, f.l4, d.server_port, d.client_mac, d.server_mac
@@ -287,13 +311,14 @@ def detect(ctx: DetectContext) -> list[Finding]:
                 continue
             if conduit is not None:
                 severity = "low"
-        if scenario == "outbound":
+        if scenario == "outbound" or (called is not None and scenario == "internal"):
+            # out of the site; or between zones, reverse VNC: the caller's screen is served
             inside_ip, inside_mac, remote_ip = d.client_ip, d.client_mac, d.server_ip
         else:  # inbound, or into this zone from another: the inside end serves
             inside_ip, inside_mac, remote_ip = d.server_ip, d.server_mac, d.client_ip
         remote_port = d.server_port
         tool = match.tool if match else None
-        key = (inside_ip, remote_ip, remote_port, tool, scenario)
+        key = (inside_ip, remote_ip, remote_port, tool, scenario, called is not None)
         s = sessions.get(key)
         if s is None:
             name = f.name or ev.names.get(remote_ip)
@@ -309,7 +334,17 @@ def detect(ctx: DetectContext) -> list[Finding]:
                 remote_ip,
                 remote_port or None,
                 name,
+                reverse=called is not None,
             )
+            if called is not None:
+                s.notes.append(
+                    (
+                        called.ts,
+                        f"{d.client_ip} opened the connection and sent the RFB server banner"
+                        " first (RFC 6143: the server speaks first): a VNC server calling a"
+                        " listening viewer",
+                    )
+                )
         s.confidence = max(s.confidence, match_conf)
         s.flows.append((f, d))
         if match is None and len(s.notes) < 3:
@@ -346,11 +381,29 @@ def _lookups_only(ctx: DetectContext, kn: Knowledge, ev: _Evidence, seen: set) -
     return out
 
 
+def _reverse_title(s: Session, service: str) -> tuple[str, tuple[str, ...]]:
+    """Title and ATT&CK variants of reverse VNC: who serves the screen, who views it.
+
+    The viewer listens on `service`; out of the site the session is inbound in
+    effect (T0883: the inside screen is reachable from outside).
+    """
+    viewer = s.remote_name or s.remote_ip
+    screen = s.inside_ip
+    if s.scenario == "inbound":  # an outside VNC server calling a viewer inside
+        screen, viewer = s.remote_ip, s.inside_ip
+    where = " in another zone" if s.scenario == "internal" else ""
+    title = f"Reverse VNC: {screen} serves its screen to {viewer}{where}"
+    title += f", a listening viewer on {service}"
+    return title, ("internal",) if s.scenario == "internal" else ("inbound",)
+
+
 def _finding(ctx: DetectContext, s: Session) -> Finding:
     flows = sorted(s.flows, key=lambda fd: fd[0].first_ts)
     f0, d0 = flows[0]
     service = service_of(f0, d0)
-    if s.scenario == "inbound":
+    if s.reverse:
+        title, variants = _reverse_title(s, service)
+    elif s.scenario == "inbound":
         what = s.tool or "Inbound connection"
         where = "public address" if _addr.is_public(s.remote_ip) else "outside address"
         title = f"{what} from {where} {s.remote_ip} into {s.inside_ip} on {service}"

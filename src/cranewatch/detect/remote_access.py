@@ -359,7 +359,10 @@ def _lookups_only(ctx: DetectContext, kn: Knowledge, ev: _Evidence, seen: set) -
 
     A capture often holds the DNS query but not the session (it went another
     way, or started before the capture): the lookup still shows the tool in use.
+    A session to an address the name resolved to counts as captured even when
+    no finding was made of it (a `remote_access: true` conduit allows it).
     """
+    talked = {pair for f in ctx.flows for pair in ((f.orig_ip, f.resp_ip), (f.resp_ip, f.orig_ip))}
     first: dict[tuple[str, str], tuple[Any, str]] = {}
     for e in ctx.events:
         if e.proto != "dns" or e.fields.get("qr") or not _addr.inside(ctx.site, e.src_ip):
@@ -372,7 +375,10 @@ def _lookups_only(ctx: DetectContext, kn: Knowledge, ev: _Evidence, seen: set) -
                     first[key] = (e, str(q[0]))
     out = []
     for (ip, tool), (e, name) in first.items():
-        resolved = next((a for a, n in ev.names.items() if n.lower() == name.lower()), None)
+        addresses = [a for a, n in ev.names.items() if n.lower() == name.lower()]
+        if any((ip, a) in talked for a in addresses):
+            continue
+        resolved = addresses[0] if addresses else None
         evidence = [Evidence(e.ts, f"DNS query for {name} ({tool}); no session to it was captured")]
         out.append(
             finding(ctx, KIND, "medium", C_LOOKUP, f"{tool} in use on {ip}: looked up {name}",

@@ -181,3 +181,20 @@ def test_vnc_server_that_opens_the_connection_is_reverse_vnc(captures, tmp_path)
         assert (f.asset_ip, f.peer_ip) == ("192.168.2.110", "95.237.48.208")
         assert "T0883" in f.attack_ics
         assert any("sent the RFB server banner first" in e.detail for e in f.evidence)
+
+
+def test_a_device_known_only_from_a_dhcp_payload_is_dated_by_that_packet(captures):
+    """arkime_synthetic.pcap names 00:00:00:00:aa:bb in DHCP only: its evidence was dated 1970."""
+    from cranewatch.inventory.site import loads_site
+
+    site = loads_site(
+        "site: ark\nzones:\n  - {name: lan, cidrs: [10.0.0.0/8]}\n"
+        "  - {name: lab, cidrs: [192.168.0.0/16]}\n",
+        "ark.yaml",
+    )
+    result = pipeline.analyze([captures / "arkime/arkime_synthetic.pcap"], site)
+    first, last = min(s.first_ts for s in result.inputs), max(s.last_ts for s in result.inputs)
+    for f in result.findings:
+        assert all(first <= e.ts <= last for e in f.evidence), (f.id, f.title)
+    (named,) = [a for a in result.assets if a.mac == "00:00:00:00:aa:bb"]
+    assert named.packets == 0 and first <= named.first_seen <= last

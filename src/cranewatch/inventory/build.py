@@ -348,7 +348,11 @@ def _subject(ev: Event, assets_by_mac, owner_of_ip) -> Asset | None:
             if not _is_unicast(value):
                 return None
             assets_by_mac[mac] = _mac_asset(value, mac, None)
-        return assets_by_mac[mac]
+        asset = assets_by_mac[mac]
+        if not asset.packets:  # known only from others' packets: seen when they named it
+            asset.first_seen = min(asset.first_seen or ev.ts, ev.ts)
+            asset.last_seen = max(asset.last_seen or ev.ts, ev.ts)
+        return asset
     ip = f.get("subject_ip")
     if ip and str(ip) in owner_of_ip:
         return owner_of_ip[str(ip)]

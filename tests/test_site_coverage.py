@@ -65,3 +65,19 @@ def test_ipv4_and_ipv6_hosts_together_are_ordered_not_compared():
     site = loads_site(SITE.format(cidr="10.9.0.0/24"), "site.yaml")
     (unzoned,) = coverage_warnings(site, hosts)
     assert "(10.1.1.1, fd00::1;" in unzoned
+
+
+def test_a_host_holding_two_declared_addresses_leaves_neither_unseen():
+    """One IED answers on .6 and .8: it matches one declaration, but both were seen."""
+    from cranewatch.inventory.coverage import declared_not_seen
+    from cranewatch.inventory.model import Asset
+
+    site = loads_site(
+        SITE.format(cidr="172.16.201.0/24")
+        + "assets:\n  - {id: ied-6, ip: 172.16.201.6}\n  - {id: ied-8, ip: 172.16.201.8}\n"
+        "  - {id: ghost, ip: 172.16.201.99}\n  - {id: spare, mac: '00:1b:1b:00:00:01'}\n",
+        "site.yaml",
+    )
+    ied = Asset(id="a-1", mac="00:1b:21:0a:e8:eb", ips=["172.16.201.8", "172.16.201.6"],
+                declared_id="ied-8")  # fmt: skip
+    assert [d["id"] for d in declared_not_seen(site, [ied])] == ["ghost", "spare"]

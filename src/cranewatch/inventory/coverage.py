@@ -89,7 +89,15 @@ def declared_not_seen(site: Any, assets: Iterable[Asset]) -> list[dict[str, str 
     """
     if site is None:
         return []
+    assets = list(assets)
     present = {a.declared_id for a in assets if a.declared_id}
-    missing = [d for d in site.assets if d.id not in present]
+    macs = {a.mac.lower() for a in assets if a.mac}
+    ips = {ip for a in assets for ip in a.ips}
+    # a host holding two declared addresses matches one declaration, but both were seen
+    missing = [
+        d
+        for d in site.assets
+        if d.id not in present and (d.mac or "").lower() not in macs and d.ip not in ips
+    ]
     missing.sort(key=lambda d: (d.zone is None, d.zone or "", ip_key(d.ip), d.mac or "", d.id))
     return [{"id": d.id, "zone": d.zone, "mac": d.mac, "ip": d.ip, "role": d.role} for d in missing]

@@ -198,3 +198,19 @@ def test_a_device_known_only_from_a_dhcp_payload_is_dated_by_that_packet(capture
         assert all(first <= e.ts <= last for e in f.evidence), (f.id, f.title)
     (named,) = [a for a in result.assets if a.mac == "00:00:00:00:aa:bb"]
     assert named.packets == 0 and first <= named.first_seen <= last
+
+
+def test_ruggedcom_switches_ttl_60_are_their_own_senders(captures):
+    """RuggedCom ROS answers with TTL 60: read as 64 less four hops, two HIGH rogue gateways."""
+    from cranewatch.inventory.site import loads_site
+
+    site = loads_site(
+        "site: substation\nzones:\n"
+        "  - {name: station-bus, cidrs: [172.16.0.0/24], gateways: [172.16.0.1]}\n"
+        "  - {name: bay-201, cidrs: [172.16.201.0/24], gateways: [172.16.201.1]}\n"
+        "  - {name: bay-202, cidrs: [172.16.202.0/24], gateways: [172.16.202.1]}\n",
+        "substation.yaml",
+    )
+    rel = "iti-ics-security-tools/IEC61850/Sample_File_MMS_and_GOOSE.pcap"
+    found = pipeline.analyze([captures / rel], site).findings
+    assert [f.title for f in found if f.kind == "rogue-gateway"] == []

@@ -53,7 +53,7 @@ def test_every_entry_has_a_source(name):
 def test_load_is_cached_and_complete():
     kn = load()
     assert load() is kn
-    assert kn.initial_ttls == (30, 32, 64, 128, 255)
+    assert kn.initial_ttls == (30, 32, 60, 64, 128, 255)
     assert [kn.hops_from_initial(t) for t in (30, 31, 62, 64, 120, 250, 255)] == [
         0,
         1,

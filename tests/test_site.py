@@ -318,6 +318,28 @@ ERRORS = [
         ["a second ': ' on one line: quote the value"],
     ),
     (
+        "asset names a zone a more specific one overrides",
+        BASE.replace("assets:", "  - name: inner\n    cidrs: [10.0.0.0/28]\nassets:")
+        + "    zone: a\n",
+        12,
+        "assets[0].zone:",
+        ["10.0.0.5 is in zone 'inner' (10.0.0.0/28), more specific than 'a'; write zone: inner"],
+    ),
+    (
+        "a MAC declared twice",
+        BASE + "  - id: y\n    mac: 00-1B-1B-AA-01-10\n",
+        11,
+        "assets[1].mac:",
+        ["MAC 00:1b:1b:aa:01:10 is declared twice (first at assets[0])"],
+    ),
+    (
+        "a group MAC",
+        BASE + "  - id: y\n    mac: ff:ff:ff:ff:ff:ff\n",
+        11,
+        "assets[1].mac:",
+        ["ff:ff:ff:ff:ff:ff is a multicast or broadcast address, not a device"],
+    ),
+    (
         "zone named in another case",
         BASE + "    zone: A\n",
         10,

@@ -868,8 +868,11 @@ def _cross_check(site: SiteFile) -> list[tuple[Loc, str]]:
             problems.append((("zones", i, "name"), f"duplicate zone name '{zone.name}'"))
         zones.setdefault(zone.name, zone)
     ids: dict[str, int] = {}
+    macs: dict[str, int] = {}
+    table = _ZoneTable(list(zones.values()))
     for i, asset in enumerate(site.assets):
-        problems.extend(_check_asset(i, asset, zones, ids))
+        problems.extend(_check_asset(i, asset, zones, ids, table))
+        problems.extend(_check_mac(i, asset, macs))
     names = [*zones, *ids, INTERNET]
     for i, conduit in enumerate(site.conduits):
         for key, spec in (("from", conduit.src), ("to", conduit.dst)):
@@ -883,8 +886,27 @@ def _cross_check(site: SiteFile) -> list[tuple[Loc, str]]:
     return problems
 
 
+def _check_mac(i: int, asset: DeclaredAsset, macs: dict[str, int]) -> list[tuple[Loc, str]]:
+    """A MAC is one device: declared once, and never a group (multicast, broadcast) address."""
+    if asset.mac is None:
+        return []
+    if int(asset.mac[:2], 16) & 1:
+        return [
+            (("assets", i, "mac"), f"{asset.mac} is a multicast or broadcast address, not a device")
+        ]
+    if asset.mac in macs:
+        return [
+            (
+                ("assets", i, "mac"),
+                f"MAC {asset.mac} is declared twice (first at assets[{macs[asset.mac]}])",
+            )
+        ]
+    macs[asset.mac] = i
+    return []
+
+
 def _check_asset(
-    i: int, asset: DeclaredAsset, zones: dict[str, Zone], ids: dict[str, int]
+    i: int, asset: DeclaredAsset, zones: dict[str, Zone], ids: dict[str, int], table: _ZoneTable
 ) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     if asset.id in ids:
@@ -914,6 +936,16 @@ def _check_asset(
             cidrs = ", ".join(map(str, zone.cidrs))
             problems.append(
                 (("assets", i, "ip"), f"{asset.ip} is not in zone '{zone.name}' ({cidrs})")
+            )
+        elif (inner := _zone_lookup(table, asset.ip)) != zone.name:
+            # traffic is judged by the most specific zone: naming another would be ignored
+            net = next(str(n) for n in zones[inner].cidrs if addr in n)
+            problems.append(
+                (
+                    ("assets", i, "zone"),
+                    f"{asset.ip} is in zone '{inner}' ({net}), more specific than '{zone.name}';"
+                    f" write zone: {inner}, or leave zone out",
+                )
             )
     return problems
 

@@ -212,10 +212,16 @@ def _demo_in(folder: Path, seed: int, console: Console, keep: bool) -> int:
 
 
 def _report_console(stderr: bool) -> Console:
-    """The terminal's width on a terminal; a wide page when piped to a file."""
-    console = Console(stderr=stderr)
+    """The terminal's width on a terminal; a wide page when piped to a file.
+
+    No markup, emoji codes or highlighting: the report prints what the wire
+    said (hostnames, banners, titles), and a DHCP hostname "[link=...]" or
+    ":skull:" must print as those characters, as must a MAC holding ":cd:".
+    """
+    plain = {"markup": False, "emoji": False, "highlight": False}
+    console = Console(stderr=stderr, **plain)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=160)
+        console = Console(stderr=stderr, width=160, **plain)
     return console
 
 

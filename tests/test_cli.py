@@ -251,3 +251,39 @@ def test_report_errors_name_the_file_and_the_problem(tmp_path):
 
 def test_h_is_help():
     assert run("analyze", "-h").stdout == run("analyze", "--help").stdout
+
+
+def test_an_output_that_is_an_input_or_another_output_is_refused_before_reading(demo_dir, tmp_path):
+    import shutil
+
+    capture = shutil.copy(demo_dir / "capture.pcap", tmp_path / "cap.pcap")
+    site = shutil.copy(demo_dir / "site.yaml", tmp_path / "site.yaml")
+    size, text = Path(capture).stat().st_size, Path(site).read_text()
+    cases = [
+        (["--json", str(capture)], f"{capture}: --json would overwrite an input"),
+        (["--html", str(site)], f"{site}: --html would overwrite an input"),
+        (["--json", str(tmp_path / "o"), "--stix", str(tmp_path / "o")],
+         f"{tmp_path / 'o'}: --stix would overwrite the --json output"),
+    ]  # fmt: skip
+    for extra, message in cases:
+        proc = run("analyze", str(capture), "--site", str(site), "-q", *extra)
+        assert proc.returncode == 2 and proc.stderr.strip() == f"cranewatch: error: {message}"
+    assert Path(capture).stat().st_size == size and Path(site).read_text() == text
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unwritable_output_folder_is_found_before_reading(demo_dir, tmp_path, monkeypatch):
+    """Root may write anywhere but a read-only mount: the check creates a file, not os.access."""
+    import errno
+    import tempfile
+
+    from cranewatch.errors import CranewatchError
+    from cranewatch.run import Outputs, run_analysis
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(CranewatchError, match="cannot write here \\(Read-only file system\\)"):
+        run_analysis([demo_dir / "capture.pcap"], None, Outputs(html=tmp_path / "r.html"),
+                     quiet=True)  # fmt: skip

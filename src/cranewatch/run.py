@@ -50,7 +50,7 @@ def run_analysis(
         site = load_site(site_path)
     expanded = expand(captures, [outputs.evidence] if outputs.evidence else [])
     captures = expanded.files
-    _check_output_folders(outputs)
+    _check_outputs(outputs, [*captures, *([site_path] if site_path else [])])
     for note in expanded.notes:
         _say(f"warning: {note}")
     err = Console(stderr=True)
@@ -85,23 +85,60 @@ def run_analysis(
     return _exit_code(analysis, fail_on)
 
 
-def _check_output_folders(outputs: Outputs) -> None:
-    """Refuse an output whose folder is missing before reading hours of capture.
+def _check_outputs(outputs: Outputs, inputs: Sequence[Path]) -> None:
+    """Refuse, before reading hours of capture, an output that cannot or must not be written.
 
     '-' is standard output for --json only: elsewhere it would be a file named '-'.
+    An output that is one of the inputs (a capture, the site file) would destroy
+    it; two outputs to one path would leave only the last; a folder that exists
+    but cannot be written to would fail only after the whole analysis.
     """
-    for option, value in (("--html", outputs.html), ("--csv", outputs.csv),
-                          ("--stix", outputs.stix), ("--evidence", outputs.evidence)):  # fmt: skip
+    named = (("--html", outputs.html), ("--csv", outputs.csv),
+             ("--stix", outputs.stix), ("--evidence", outputs.evidence))  # fmt: skip
+    for option, value in named:
         if value is not None and str(value) == "-":
             raise CranewatchError(
                 f"{option} -: only --json writes to standard output; give a file or folder name"
             )
-    files = [outputs.html, outputs.stix]
-    if outputs.json not in (None, "-"):
-        files.append(Path(outputs.json))
-    for target in files:
-        if target is not None and not Path(target).resolve().parent.is_dir():
+    files = [("--json", Path(outputs.json))] if outputs.json not in (None, "-") else []
+    files += [(o, Path(v)) for o, v in (("--html", outputs.html), ("--stix", outputs.stix)) if v]
+    if outputs.csv is not None:
+        from cranewatch.report.csv_out import CSV_FILES
+
+        files += [("--csv", Path(outputs.csv) / name) for name in CSV_FILES]
+    taken = {Path(p).resolve(): "an input" for p in inputs}
+    for option, target in files:
+        where = target.resolve()
+        if where in taken:
+            raise CranewatchError(f"{option} would overwrite {taken[where]}", path=str(target))
+        taken[where] = f"the {option} output"
+        if option != "--csv" and not where.parent.is_dir():
             raise CranewatchError("the folder for this output does not exist", path=str(target))
+    for folder in {t.resolve().parent for _, t in files} | _output_dirs(outputs):
+        _writable(folder)
+
+
+def _output_dirs(outputs: Outputs) -> set[Path]:
+    return {Path(d).resolve() for d in (outputs.csv, outputs.evidence) if d is not None}
+
+
+def _writable(folder: Path) -> None:
+    """Create and remove a file in `folder` (or its nearest existing parent): the real test.
+
+    Why not os.access: as root it says yes on a read-only mount.
+    """
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    if not folder.is_dir():
+        return  # a file where a folder is wanted: make_folder says so, by name
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".cranewatch-probe-")
+    except OSError as exc:
+        raise CranewatchError(
+            f"cannot write here ({exc.strerror or exc})", path=str(folder)
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def run_report(findings_path: Path, outputs: Outputs) -> int:
@@ -137,7 +174,7 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
         ) from None
     if not (outputs.html or outputs.csv or outputs.stix):
         raise CranewatchError("nothing to do: give --html, --csv or --stix")
-    _check_output_folders(outputs)
+    _check_outputs(outputs, [findings_path] if str(findings_path) != "-" else [])
     _write_documents(doc, outputs)
     return 0
 

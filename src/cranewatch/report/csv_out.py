@@ -209,15 +209,16 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
 
 
 RowMaker = Callable[[dict[str, Any]], dict[str, Any]]
+ASSETS_CSV, FLOWS_CSV, FINDINGS_CSV = CSV_FILES = ("assets.csv", "flows.csv", "findings.csv")
 
 
 def _tables(doc: dict[str, Any]) -> dict[str, tuple[str, list[str], RowMaker]]:
     """File name -> (document key, columns, row maker) for one document."""
     assets = asset_index(doc)
     return {
-        "assets.csv": ("assets", ASSET_COLUMNS, asset_row),
-        "flows.csv": ("flows", FLOW_COLUMNS, flow_row),
-        "findings.csv": ("findings", FINDING_COLUMNS, lambda f: finding_row(f, assets)),
+        ASSETS_CSV: ("assets", ASSET_COLUMNS, asset_row),
+        FLOWS_CSV: ("flows", FLOW_COLUMNS, flow_row),
+        FINDINGS_CSV: ("findings", FINDING_COLUMNS, lambda f: finding_row(f, assets)),
     }
 
 

@@ -22,6 +22,8 @@ SEVERITY_STYLE = {
 }
 MAX_ASSET_ROWS = 60
 MAX_NOT_SEEN_LINES = 10
+MAX_INPUT_ROWS = 20
+MAX_FINDINGS_SHOWN = 60  # the most severe first; every one is in the JSON and HTML reports
 # Below WIDE the protocols give way; below NARROW seven columns cannot all be read
 # (each got one character at 80), so address and vendor/name are folded two to a cell.
 WIDE = 130
@@ -62,7 +64,14 @@ def _inputs_table(analysis) -> Table:
             # the path wraps rather than ending in "...": which file it was is the point
             overflow="fold" if column == "file" else "ellipsis",
         )
-    for s in analysis.inputs:
+    inputs = analysis.inputs
+    # a ring of 1,000 rotated files: the damaged ones, then the first few, and a total
+    shown = inputs
+    if len(inputs) > MAX_INPUT_ROWS:
+        damaged = [s for s in inputs if s.errors or s.warnings]
+        shown = (damaged + [s for s in inputs if s not in damaged])[:MAX_INPUT_ROWS]
+        shown.sort(key=inputs.index)
+    for s in shown:
         errors = Text(str(s.errors), style="yellow" if s.errors else "")
         table.add_row(
             s.path,
@@ -72,6 +81,20 @@ def _inputs_table(analysis) -> Table:
             _ts(s.first_ts),
             _span(s.first_ts, s.last_ts),
             errors,
+        )
+    if len(shown) < len(inputs):
+        firsts = [s.first_ts for s in inputs if s.first_ts is not None]
+        lasts = [s.last_ts for s in inputs if s.last_ts is not None]
+        table.add_row(
+            f"all {len(inputs):,} files ({len(inputs) - len(shown):,} not listed; every one in"
+            " the JSON and HTML reports)",
+            "",
+            f"{sum(s.packets for s in inputs):,}",
+            f"{sum(s.bytes for s in inputs):,}",
+            _ts(min(firsts)) if firsts else "",
+            _span(min(firsts), max(lasts)) if firsts and lasts else "",
+            str(sum(s.errors for s in inputs)),
+            style="bold",
         )
     return table
 
@@ -187,7 +210,7 @@ def _findings_block(analysis) -> Group:
     """
     lines: list[Text] = [Text(f"Findings ({len(analysis.findings)})", style="italic")]
     by_address = _assets_by_address(analysis.assets)
-    for f in analysis.findings:
+    for f in analysis.findings[:MAX_FINDINGS_SHOWN]:
         head = Text("  ")
         head.append(f" {f.severity.upper():<8} ", style=SEVERITY_STYLE[f.severity])
         head.append(f" {f.id}  ", style="bold")
@@ -209,6 +232,16 @@ def _findings_block(analysis) -> Group:
             first = f.evidence[0]
             more = f" (+{len(f.evidence) - 1} more)" if len(f.evidence) > 1 else ""
             lines.append(Text(f"             {_ts(first.ts)}  {first.detail}{more}", style="dim"))
+    if len(analysis.findings) > MAX_FINDINGS_SHOWN:
+        rest = Counter(f.severity for f in analysis.findings[MAX_FINDINGS_SHOWN:])
+        more = ", ".join(f"{rest[s]} {s}" for s in SEVERITIES if rest[s])
+        lines.append(
+            Text(
+                f"  {len(analysis.findings) - MAX_FINDINGS_SHOWN} more ({more}): see the JSON,"
+                " HTML or CSV report",
+                style="italic",
+            )  # fmt: skip
+        )
     if not analysis.findings:
         lines.append(Text("  none"))
     return Group(*lines)

@@ -167,3 +167,52 @@ def test_progress_counts_packets_over_all_captures(tmp_path: Path) -> None:
     packets = [c[2] for c in calls]
     assert packets == sorted(packets) and packets[-1] == 70_000
     assert calls[-1][0] == calls[-1][1] == first.stat().st_size + second.stat().st_size
+
+
+def test_interrupt_inside_a_folder_output_says_it_is_partial(monkeypatch, tmp_path: Path) -> None:
+    """Ctrl-C after assets.csv, before flows.csv: the CSV folder holds part of its files."""
+    from typer.testing import CliRunner
+
+    import cranewatch.report.csv_out as csv_out
+    from cranewatch.cli import app
+
+    real = csv_out.atomic_write
+
+    def second_file_interrupted(path, data):
+        if Path(path).name == "flows.csv":
+            raise KeyboardInterrupt
+        real(path, data)
+
+    monkeypatch.setattr(csv_out, "atomic_write", second_file_interrupted)
+    cap = tmp_path / "x.pcap"
+    _big_capture(cap, 10)
+    out, folder = tmp_path / "o.json", tmp_path / "csv"
+    result = CliRunner().invoke(
+        app, ["analyze", str(cap), "--json", str(out), "--csv", str(folder), "-q"]
+    )
+    assert result.exit_code == 130
+    assert result.stderr.strip().endswith(
+        f"complete before it: {out}; no other output was written but part of {folder}"
+    )
+    assert [p.name for p in folder.iterdir()] == ["assets.csv"]
+
+
+def test_interrupt_after_the_reports_says_they_are_all_there(monkeypatch, tmp_path: Path) -> None:
+    """Ctrl-C while the terminal report prints: every file is complete, and the line says so."""
+    from typer.testing import CliRunner
+
+    import cranewatch.report.terminal as terminal
+    from cranewatch.cli import app
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(terminal, "render", interrupted)
+    cap = tmp_path / "x.pcap"
+    _big_capture(cap, 10)
+    out, page = tmp_path / "o.json", tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["analyze", str(cap), "--json", str(out), "--html", str(page)])
+    assert result.exit_code == 130
+    assert result.stderr.strip().endswith(
+        f"after writing reports; complete before it: {out}, {page}; no other output was written"
+    )

@@ -241,12 +241,15 @@ def _guarded(work) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:
         after = f" after {exc.progress}" if getattr(exc, "progress", "") else ""
-        written = getattr(exc, "written", [])
+        written, cut = getattr(exc, "written", []), getattr(exc, "cut", [])
         outcome = (
             f"complete before it: {', '.join(written)}; no other output was written"
             if written
             else "no output file was written"
         )
+        folders = [c for c in cut if Path(c).is_dir()]  # a file being written is not left
+        if folders:
+            outcome += f" but part of {', '.join(folders)}"
         typer.echo(f"cranewatch: interrupted{after}; {outcome}", err=True)
         return EXIT_INTERRUPTED
     except OSError as exc:

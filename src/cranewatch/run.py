@@ -73,15 +73,20 @@ def run_analysis(
     for warning in analysis.warnings:
         if not any(warning in s.warnings for s in analysis.inputs):
             _say(f"warning: {warning}")
-    written: list[str] = []
+    written = _Written()
     try:
         _write_outputs(analysis, outputs, written)
     except KeyboardInterrupt:
-        raise Interrupted(f"{reached.describe()}, while writing reports", written) from None
-    if not quiet:
-        from cranewatch.report.terminal import render
+        raise Interrupted(
+            f"{reached.describe()}, while writing reports", written.done, written.doing
+        ) from None
+    try:
+        if not quiet:
+            from cranewatch.report.terminal import render
 
-        render(analysis, _report_console(stderr=outputs.json == "-"))
+            render(analysis, _report_console(stderr=outputs.json == "-"))
+    except KeyboardInterrupt:  # every report is on disk: say so
+        raise Interrupted(f"{reached.describe()}, after writing reports", written.done) from None
     return _exit_code(analysis, fail_on)
 
 
@@ -179,30 +184,43 @@ def run_report(findings_path: Path, outputs: Outputs) -> int:
     return 0
 
 
-def _write_outputs(analysis: Analysis, outputs: Outputs, written: list[str]) -> None:
-    """Every requested file; each is written whole or not at all.
+class _Written:
+    """Which outputs are complete and which one is being written, for Ctrl-C's one line."""
 
-    `written` gets each output's path once it is complete, so that Ctrl-C can
-    say which reports exist.
-    """
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self.doing: list[str] = []  # at most one: a file is then absent, a folder partial
+
+    def start(self, target: object) -> None:
+        self.doing = [str(target)]
+
+    def end(self) -> None:
+        self.done += self.doing
+        self.doing = []
+
+
+def _write_outputs(analysis: Analysis, outputs: Outputs, written: _Written) -> None:
+    """Every requested file; each is written whole or not at all (see `_Written`)."""
     if not (outputs.json or outputs.html or outputs.csv or outputs.stix or outputs.evidence):
         return
     from cranewatch.report.json_out import findings_document, write_json
 
     doc = findings_document(analysis)
     if outputs.json is not None:
+        written.start(outputs.json)
         write_json(doc, outputs.json)
         if outputs.json != "-":
-            written.append(str(outputs.json))
+            written.end()
     _write_documents(doc, outputs, written)
     if outputs.evidence is not None:
         from cranewatch.report.evidence import write_evidence
 
+        written.start(outputs.evidence)
         write_evidence(analysis, outputs.evidence)
-        written.append(str(outputs.evidence))
+        written.end()
 
 
-def _write_documents(doc: dict, outputs: Outputs, written: list[str] | None = None) -> None:
+def _write_documents(doc: dict, outputs: Outputs, written: _Written | None = None) -> None:
     """HTML, CSV and STIX from the findings document; each writer imported only when asked for."""
     import importlib
 
@@ -213,9 +231,11 @@ def _write_documents(doc: dict, outputs: Outputs, written: list[str] | None = No
     ):
         if target is None:
             continue
+        if written is not None:
+            written.start(target)
         getattr(importlib.import_module(f"cranewatch.report.{module}"), writer)(doc, target)
         if written is not None:
-            written.append(str(target))
+            written.end()
 
 
 def run_demo(out: Path | None, seed: int) -> int:
@@ -270,10 +290,11 @@ def _say(line: str) -> None:
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, carrying how far it got and which outputs were complete, for the one-line message."""
 
-    def __init__(self, progress: str, written: Sequence[str] = ()) -> None:
+    def __init__(self, progress: str, written: Sequence[str] = (), cut: Sequence[str] = ()) -> None:
         super().__init__(progress)
         self.progress = progress
-        self.written = list(written)
+        self.written = list(written)  # complete
+        self.cut = list(cut)  # being written: absent if one file, part of its files if a folder
 
 
 class _Reached:

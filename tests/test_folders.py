@@ -142,3 +142,12 @@ def test_the_warning_names_the_first_files_left_out(tmp_path):
         write(tmp_path / name, b"not a capture")
     (note,) = expand([tmp_path]).notes
     assert note.endswith("5 other files left out (a.txt, b.txt, c.txt and 2 more)")
+
+
+def test_a_pipe_is_named_as_such_not_as_missing(tmp_path):
+    import os
+
+    fifo = tmp_path / "stream"
+    os.mkfifo(fifo)
+    with pytest.raises(CranewatchError, match="a pipe or device, not a file: save the stream"):
+        expand([fifo])

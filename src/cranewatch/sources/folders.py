@@ -57,6 +57,12 @@ def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
                     f"{path}: {_files(len(found), 'capture ')} read,"
                     f" {_files(len(skipped), 'other ')} left out ({_names(skipped, path)})"
                 )
+        elif path.exists():  # a pipe (/dev/stdin, <(...), a FIFO) or a device
+            raise CranewatchError(
+                "a pipe or device, not a file: save the stream to a file first"
+                " (tcpdump -w FILE; cranewatch reads a capture more than once and in ranges)",
+                path=str(path),
+            )
         else:
             raise CranewatchError("no such capture file or folder", path=str(path))
     out.files = _once(out.files, out.notes)

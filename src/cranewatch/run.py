@@ -7,6 +7,7 @@ and every problem is one line on stderr.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -75,7 +76,7 @@ def run_analysis(
             _say(f"warning: {warning}")
     written = _Written()
     try:
-        _write_outputs(analysis, outputs, written)
+        _write_outputs(analysis, outputs, written, show=not quiet and err.is_terminal)
     except KeyboardInterrupt:
         raise Interrupted(
             f"{reached.describe()}, while writing reports", written.done, written.doing
@@ -199,7 +200,9 @@ class _Written:
         self.doing = []
 
 
-def _write_outputs(analysis: Analysis, outputs: Outputs, written: _Written) -> None:
+def _write_outputs(
+    analysis: Analysis, outputs: Outputs, written: _Written, show: bool = False
+) -> None:
     """Every requested file; each is written whole or not at all (see `_Written`)."""
     if not (outputs.json or outputs.html or outputs.csv or outputs.stix or outputs.evidence):
         return
@@ -216,7 +219,10 @@ def _write_outputs(analysis: Analysis, outputs: Outputs, written: _Written) -> N
         from cranewatch.report.evidence import write_evidence
 
         written.start(outputs.evidence)
-        write_evidence(analysis, outputs.evidence)
+        # a second pass over the captures: say so, or the finished bar looks frozen
+        status = f"writing evidence captures for {len(analysis.findings):,} findings..."
+        with Console(stderr=True).status(status) if show else contextlib.nullcontext():
+            write_evidence(analysis, outputs.evidence)
         written.end()
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dpkt
+import numpy as np
 import pytest
 
 from cranewatch.detect.model import Evidence, Finding
@@ -291,3 +292,26 @@ def test_identity_proof_is_in_the_modems_file(simulated, decoded):
         assert {f"{e.ts:.6f}" for e in proofs} <= times, f.id
         checked += 1
     assert checked
+
+
+def test_batch_index_rows_are_the_packets_a_full_comparison_finds(captures):
+    """The per-batch index gives, for every address, exactly the rows a mask over all gives."""
+    from cranewatch.decode.l2l4 import decode_l2l4
+    from cranewatch.report.evidence import _BatchIndex, _ZoneCodes
+    from cranewatch.sources import open_capture
+
+    batch = next(open_capture(captures / "arkime/arkime_synthetic.pcap").batches())
+    pk = decode_l2l4(batch)
+    idx = _BatchIndex(pk, _ZoneCodes(None))
+    for mac in set(pk.src_mac[pk.has_mac].tolist()):
+        m = np.uint64(mac)
+        want = np.flatnonzero(pk.has_mac & ((pk.src_mac == m) | (pk.dst_mac == m)))
+        assert np.array_equal(np.unique(idx.mac_rows(mac)), want)
+    ip4 = pk.ip_ver != 0
+    for hi, lo in set(zip(pk.src_hi[ip4].tolist(), pk.src_lo[ip4].tolist(), strict=True)):
+        h, low = np.uint64(hi), np.uint64(lo)
+        want = np.flatnonzero(
+            ip4
+            & (((pk.src_hi == h) & (pk.src_lo == low)) | ((pk.dst_hi == h) & (pk.dst_lo == low)))
+        )
+        assert np.array_equal(np.unique(idx.ip_rows((hi, lo))), want)

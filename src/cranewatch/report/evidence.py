@@ -188,7 +188,8 @@ class _BatchIndex:
             dst = pk.dst_lo[r] ^ (pk.dst_hi[r] * _MIX)
             self._ips = self._sorted(np.concatenate([src, dst]), np.concatenate([r, r]))
         hi, lo = np.uint64(pair[0]), np.uint64(pair[1])
-        rows = self._find(self._ips, lo ^ (hi * _MIX))
+        key = pair[1] ^ ((pair[0] * int(_MIX)) & 0xFFFFFFFFFFFFFFFF)  # as the arrays wrap, silently
+        rows = self._find(self._ips, np.uint64(key))
         exact = ((pk.src_hi[rows] == hi) & (pk.src_lo[rows] == lo)) | (
             (pk.dst_hi[rows] == hi) & (pk.dst_lo[rows] == lo)
         )

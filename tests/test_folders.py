@@ -151,3 +151,21 @@ def test_a_pipe_is_named_as_such_not_as_missing(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(CranewatchError, match="a pipe or device, not a file: save the stream"):
         expand([fifo])
+
+
+def test_an_earlier_runs_evidence_below_the_folder_is_not_read_again(tmp_path):
+    """`--evidence ring/ev`, then `analyze ring`: the evidence pcaps are the ring's packets again."""
+    from cranewatch.report.evidence import INDEX_COLUMNS
+    from cranewatch.sources.folders import EVIDENCE_INDEX
+
+    assert EVIDENCE_INDEX[1] == ",".join(INDEX_COLUMNS)  # the two modules agree
+    write(tmp_path / "ring" / "dump1.pcap", PCAP_HEADER)
+    write(tmp_path / "ring" / "ev" / "f-0001-beaconing.pcap", PCAP_HEADER)
+    write(tmp_path / "ring" / "ev" / "index.csv", (",".join(INDEX_COLUMNS) + "\r\n").encode())
+    got = expand([tmp_path / "ring"])
+    assert [p.name for p in got.files] == ["dump1.pcap"]
+    assert got.notes == [
+        f"{(tmp_path / 'ring' / 'ev').resolve()}: evidence captures of an earlier cranewatch run"
+        " (its index.csv) left out; give that folder itself to read them"
+    ]
+    assert [p.name for p in expand([tmp_path / "ring" / "ev"]).files] == ["f-0001-beaconing.pcap"]

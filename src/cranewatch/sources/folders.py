@@ -45,7 +45,13 @@ def expand(paths: Sequence[Path], outputs: Sequence[Path] = ()) -> Expanded:
         if path.is_file():
             out.files.append(path)
         elif path.is_dir():
-            found, skipped = _captures_in(path, own)
+            earlier = _evidence_folders(path)
+            found, skipped = _captures_in(path, own + earlier)
+            out.notes += [
+                f"{d}: evidence captures of an earlier cranewatch run (its index.csv) left out;"
+                " give that folder itself to read them"
+                for d in earlier
+            ]
             if not found:
                 what = _files(len(skipped), "other ") if skipped else "the folder is empty"
                 raise CranewatchError(
@@ -92,6 +98,27 @@ def _names(paths: list[Path], folder: Path, most: int = 3) -> str:
     """The first few of `paths`, relative to `folder`: an auditor can see what was not read."""
     shown = ", ".join(p.relative_to(folder).as_posix() for p in paths[:most])
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
+
+
+# The first line of the index.csv that report/evidence.py writes beside its captures.
+EVIDENCE_INDEX = ("index.csv", "id,kind,file,packets,first_ts,last_ts")
+
+
+def _evidence_folders(folder: Path) -> list[Path]:
+    """Folders below `folder` holding an earlier run's evidence: its packets again, not new ones."""
+    name, header = EVIDENCE_INDEX
+    out = []
+    for index in sorted(folder.rglob(name)):
+        if index.parent == folder or _hidden(index, folder):
+            continue
+        try:
+            with open(index, encoding="utf-8", errors="replace") as fh:
+                first = fh.readline().strip()
+        except OSError:
+            continue
+        if first == header:
+            out.append(index.parent.resolve())
+    return out
 
 
 def _captures_in(folder: Path, own: list[Path]) -> tuple[list[Path], list[Path]]:

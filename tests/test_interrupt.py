@@ -130,23 +130,28 @@ def test_interrupt_message_without_progress(monkeypatch, tmp_path: Path) -> None
     assert not out.exists()
 
 
-def test_interrupt_while_writing_names_the_complete_outputs(monkeypatch, tmp_path: Path) -> None:
-    """Ctrl-C after the JSON was written, during the HTML: the line says which file exists."""
+def _ctrl_c_in(monkeypatch, module, name: str, tmp_path: Path, *options: str):
+    """Run `analyze` in process with Ctrl-C raised from `module.name`; (result, cap, json, html)."""
     from typer.testing import CliRunner
 
-    import cranewatch.report.html as html
     from cranewatch.cli import app
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(html, "write_html", interrupted)
+    monkeypatch.setattr(module, name, interrupted)
     cap = tmp_path / "x.pcap"
     _big_capture(cap, 10)
     out, page = tmp_path / "o.json", tmp_path / "r.html"
-    result = CliRunner().invoke(
-        app, ["analyze", str(cap), "--json", str(out), "--html", str(page), "-q"]
-    )
+    args = ["analyze", str(cap), "--json", str(out), "--html", str(page), *options]
+    return CliRunner().invoke(app, args), cap, out, page
+
+
+def test_interrupt_while_writing_names_the_complete_outputs(monkeypatch, tmp_path: Path) -> None:
+    """Ctrl-C after the JSON was written, during the HTML: the line says which file exists."""
+    import cranewatch.report.html as html
+
+    result, cap, out, page = _ctrl_c_in(monkeypatch, html, "write_html", tmp_path, "-q")
     assert result.exit_code == 130
     assert result.stderr.strip() == (
         f"cranewatch: interrupted after 10 packets of {cap} (0.0 of 0.0 MB read), while writing"
@@ -199,19 +204,9 @@ def test_interrupt_inside_a_folder_output_says_it_is_partial(monkeypatch, tmp_pa
 
 def test_interrupt_after_the_reports_says_they_are_all_there(monkeypatch, tmp_path: Path) -> None:
     """Ctrl-C while the terminal report prints: every file is complete, and the line says so."""
-    from typer.testing import CliRunner
-
     import cranewatch.report.terminal as terminal
-    from cranewatch.cli import app
 
-    def interrupted(*_args, **_kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(terminal, "render", interrupted)
-    cap = tmp_path / "x.pcap"
-    _big_capture(cap, 10)
-    out, page = tmp_path / "o.json", tmp_path / "r.html"
-    result = CliRunner().invoke(app, ["analyze", str(cap), "--json", str(out), "--html", str(page)])
+    result, _, out, page = _ctrl_c_in(monkeypatch, terminal, "render", tmp_path)
     assert result.exit_code == 130
     assert result.stderr.strip().endswith(
         f"after writing reports; complete before it: {out}, {page}; no other output was written"

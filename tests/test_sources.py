@@ -400,3 +400,32 @@ def test_fast_record_walk_equals_the_plain_walk(start, step, shortcut):
     assert (fast is not None) == shortcut
     if fast is not None:
         assert fast.tolist() == plain
+
+
+@pytest.mark.parametrize("chunk", [None, 333, 4096])
+def test_pcap_reading_resumes_after_a_damaged_spot(tmp_path, chunk):
+    """Garbage spliced into a capture costs the garbage, not the rest of the file."""
+    pkts = _pkts(60)
+    whole = pcap_bytes(pkts)
+    first = len(pcap_bytes(pkts[:20]))
+    garbage = struct.pack("<IIII", 7, 7, 0xFFFFFF00, 9) + os.urandom(5000)
+    data = whole[:first] + garbage + whole[first:]
+    cap = open_capture(
+        _write(tmp_path, "spliced", data), **({"chunk_bytes": chunk} if chunk else {})
+    )
+    cols = read_all(cap)
+    assert len(cols.packets) == 60
+    assert [bytes(p) for p in cols.packets] == [p.data for p in pkts]
+    assert (cap.stats.errors, cap.stats.skipped_bytes) == (1, len(garbage))
+    assert cap.stats.warnings == [
+        f"offset {first}: record caplen {0xFFFFFF00} exceeds 262144;"
+        f" {len(garbage)} bytes skipped to the next record"
+    ]
+
+
+def test_pcap_damage_with_no_good_record_after_it_still_stops(tmp_path):
+    pkts = _pkts(5)
+    data = pcap_bytes(pkts) + struct.pack("<IIII", 1, 2, 0xFFFFFFF0, 60) + bytes(3000)
+    cap = open_capture(_write(tmp_path, "x", data))
+    assert len(read_all(cap).packets) == 5
+    assert cap.stats.skipped_bytes == len(data) - len(pcap_bytes(pkts))

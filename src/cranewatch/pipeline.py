@@ -350,7 +350,7 @@ def _add_stats(stats: InputStats, more: InputStats) -> None:
         stats.warn(w)
 
 
-def _finish(tasks: list[_Task], results: list[_Part]) -> list[_Part]:
+def _finish(tasks: list[_Task], results: list[_Part | None]) -> list[_Part]:
     """The parts in the order given, the ranges of a split capture joined (or re-read here)."""
     out = []
     k = 0
@@ -362,6 +362,8 @@ def _finish(tasks: list[_Task], results: list[_Part]) -> list[_Part]:
             continue
         joined = _join_ranges(plan, results[k : k + plan.parts])
         if joined is None:  # a wrong boundary or a damaged file: read it in one piece
+            results[k : k + plan.parts] = [None] * plan.parts  # their tables: freed first
+            _trim_heap()
             whole = tasks[k].captures
             joined = _run_task(_Task(whole, _size(whole[0][1])), None)
         out.append(joined)

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cranewatch.sources.batch import InputStats, RawBatch
+from cranewatch.sources.batch import PAD, InputStats, RawBatch
 from cranewatch.sources.stream import (
     Chunker,
     account,
     make_batch,
+    note_error,
     stop_at,
 )
 
@@ -28,6 +29,11 @@ RECORD_HEADER = 16
 # only counts up to RECORD_MAX, so that a hostile header cannot size a buffer.
 SNAPLEN_FLOOR = 262144
 RECORD_MAX = 16 << 20
+# After a damaged record: look this far ahead for the next chain of records, a
+# block at a time, keeping RESYNC_OVERLAP (a chain can straddle two blocks).
+RESYNC_SCAN = 256 << 20
+RESYNC_OVERLAP = 1 << 20
+RESYNC_WINDOW = 256 << 10  # searched at a time: the search's index arrays are 8 bytes a byte
 
 MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", False),
@@ -150,19 +156,93 @@ def read_pcap(chunker: Chunker, stats: InputStats) -> Iterator[RawBatch]:
     unpack_u32 = struct.Struct(header.endian + "I").unpack_from
     scale = 1e-9 if header.nano else 1e-6
     start = FILE_HEADER
+    last_sec: int | None = None  # of the last good record: the next ones lie near it
     while True:
         pos, caplens, end, bad_caplen, need = _block_columns(buf, start, n, header, unpack_u32)
         data = chunker.release(buf, n, end)
         if len(pos):
-            yield _batch(data, buf, n, pos, caplens, header, scale, stats)
+            batch = _batch(data, buf, n, pos, caplens, header, scale, stats)
+            last_sec = int(batch.ts[-1])
+            yield batch
         if bad_caplen is not None:
-            stop_at(stats, chunker, f"record caplen {bad_caplen} exceeds {header.max_caplen}")
-            return
+            why = f"record caplen {bad_caplen} exceeds {header.max_caplen}"
+            found = _resync(chunker, header, last_sec, stats, why)
+            if found is None:
+                return
+            buf, n, start = found
+            continue
         nxt = chunker.read(need)
         if nxt is None:
             return
         buf, n = nxt
         start = 0
+
+
+def _resync(
+    chunker: Chunker, header: PcapHeader, near_sec: int | None, stats: InputStats, why: str
+) -> tuple[bytearray, int, int] | None:
+    """After a damaged record, the next chain of good ones: (block, length, its offset in it).
+
+    Why: one bad spot in days of SPAN capture (a disk error, a spliced file)
+    must not cost everything after it. The damaged record starts the carry; the
+    search goes up to RESYNC_SCAN bytes ahead for an offset from which CHAIN
+    records chain with times near the last good one (`record_finder`, the test
+    used to cut files into ranges). None found: reading stops there, as before.
+    """
+    bad_at = chunker.base
+    if near_sec is None:  # no good record yet: nothing to judge times by
+        stop_at(stats, chunker, why)
+        return None
+    find = record_finder(header, near_sec)
+    skip_first = 1  # the damaged header itself
+    while chunker.base - bad_at < RESYNC_SCAN:
+        # a block more, or twice what is held: with tiny blocks, rescanning stays linear
+        nxt = chunker.read(2 * len(chunker.carry) + 1)
+        if nxt is None:  # the end of the input: a chain may still end exactly at it
+            if len(chunker.carry) <= skip_first:
+                break
+            buf, n = bytearray(chunker.carry) + bytearray(PAD), len(chunker.carry)
+            chunker.eof = True
+        else:
+            buf, n = nxt
+        at = _first_chain(find, buf, skip_first, n, chunker.eof)
+        if at is not None:
+            if nxt is None:
+                chunker.carry = b""  # `buf` holds it now, at the carry's offset
+            start = at
+            skipped = chunker.base + start - bad_at
+            stats.skipped_bytes += skipped
+            note_error(stats, f"offset {bad_at}: {why}; {skipped} bytes skipped to the next record")
+            return buf, n, start
+        if chunker.eof:
+            break
+        keep = min(RESYNC_OVERLAP, n - skip_first)
+        chunker.release(buf, n, n - keep)
+        skip_first = 0
+    skipped = chunker.base - bad_at + len(chunker.carry) + chunker.remaining()
+    stats.skipped_bytes += skipped
+    note_error(stats, f"offset {bad_at}: {why}; {skipped} bytes skipped")
+    chunker.carry = b""
+    chunker.eof = True
+    return None
+
+
+def _first_chain(find, buf: bytearray, lo: int, n: int, at_end: bool) -> int | None:
+    """Offset in buf[lo:n] of the first record chain, searched RESYNC_WINDOW bytes at a time.
+
+    Each window is searched with as much again after it, so that a chain
+    starting in it is checked whole; one found in that extra part is only
+    taken from the next window, which sees what follows it.
+    """
+    off = lo
+    while off < n:
+        hi = min(n, off + 2 * RESYNC_WINDOW)
+        left = n - off if at_end else 1 << 62
+        at = find(bytes(buf[off:hi]), left)
+        if at is not None and (at < RESYNC_WINDOW or hi == n):
+            return off + at
+        off += RESYNC_WINDOW
+    return None
 
 
 def _block_columns(buf, start, n, header, unpack_u32):
@@ -204,3 +284,63 @@ def _batch(data, buf, n, pos, caplens, header, scale, stats) -> RawBatch:
     )
     account(stats, batch)
     return batch
+
+
+# -- finding a record boundary in the middle of a file -------------------------------------
+
+CHAIN = 16  # records that must chain from a guessed boundary
+TS_SPREAD = 3600  # seconds: the CHAIN records' timestamps lie within this
+TS_FAR = 366 * 86400  # seconds: and this close to the file's first packet
+
+
+def record_finder(header: PcapHeader, first_sec: int):
+    """find(window, bytes left in file) -> offset of the first chaining record header.
+
+    A guessed offset counts as a record boundary when CHAIN records follow from
+    it, each plausible (fraction < 1 s, caplen within bounds and <= wirelen,
+    time near `first_sec`) and all within TS_SPREAD of each other, or when the
+    chain ends exactly at the end of the file. Used to cut a file into ranges
+    for several processes, and to find the next record after a damaged one.
+    """
+    unpack = struct.Struct(header.endian + "IIII").unpack_from
+    frac_max = 1_000_000_000 if header.nano else 1_000_000
+
+    def plausible(sec: int, frac: int, caplen: int, wirelen: int) -> bool:
+        return (
+            frac < frac_max
+            and caplen <= header.max_caplen
+            and wirelen >= caplen
+            and abs(sec - first_sec) <= TS_FAR
+        )
+
+    def chains(buf: bytes, q: int, left: int) -> bool:
+        secs = []
+        for _ in range(CHAIN):
+            if q == left:  # the chain ends exactly at the end of the file
+                break
+            if q + RECORD_HEADER > len(buf):
+                return False
+            rec = unpack(buf, q)
+            if not plausible(*rec):
+                return False
+            secs.append(rec[0])
+            q += RECORD_HEADER + rec[2]
+        else:
+            return max(secs) - min(secs) <= TS_SPREAD
+        return q == left and bool(secs) and max(secs) - min(secs) <= TS_SPREAD
+
+    def find(window: bytes, left: int) -> int | None:
+        n = len(window) - RECORD_HEADER
+        if n <= 0:
+            return None
+        buf = bytearray(window)
+        u32 = u32_view(buf, len(buf), header.endian)
+        q = np.arange(n + 1)
+        ok = (u32[q + 4] < frac_max) & (u32[q + 8] <= header.max_caplen)
+        ok &= u32[q + 12] >= u32[q + 8]
+        for cand in np.flatnonzero(ok).tolist():
+            if chains(window, cand, left):
+                return cand
+        return None
+
+    return find

@@ -28,21 +28,23 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from cranewatch.sources.batch import InputStats
 from cranewatch.sources.open import Capture
-from cranewatch.sources.pcap import FILE_HEADER, RECORD_HEADER, parse_header, read_pcap, u32_view
+from cranewatch.sources.pcap import (
+    CHAIN,
+    FILE_HEADER,
+    RECORD_HEADER,
+    parse_header,
+    read_pcap,
+    record_finder,
+)
 from cranewatch.sources.pcapng import BLOCK_MAX, EPB, OPB, SHB, SPB, PcapngReader
 from cranewatch.sources.stream import Chunker, finish_tail
 
 # Smaller files are read in one process: a worker costs ~0.3 s to start and import.
 SPLIT_MIN_BYTES = 64 << 20
-CHAIN = 16  # records that must chain from a guessed boundary
 WINDOW = 4 << 20  # bytes read after a cut to find the next boundary
 FIRST_WINDOW = 64 << 10  # tried first
-TS_SPREAD = 3600  # seconds: the CHAIN records' timestamps lie within this
-TS_FAR = 366 * 86400  # seconds: and this close to the file's first packet
 HEAD_MAX = 1 << 20  # pcapng head blocks (SHB, IDBs) before the first packet block
 
 
@@ -100,7 +102,7 @@ def plan_split(
             if header is None or len(first) < RECORD_HEADER:
                 return None
             first_sec = struct.unpack_from(header.endian + "I", first)[0]
-            state, find, align = None, _pcap_finder(header, first_sec), 1
+            state, find, align = None, record_finder(header, first_sec), 1
         if cuts is None:
             lead = min(lead, size // (2 * parts))  # range 0 stays under twice the others
             first = (size + (parts - 1) * lead) // parts
@@ -129,52 +131,6 @@ def _boundary_after(fh, cut: int, size: int, find) -> int | None:
         if at is not None or cut + span >= size:
             return at
     return None
-
-
-def _pcap_finder(header, first_sec: int):
-    """find(window, bytes left in file) -> offset of the first chaining record header."""
-    unpack = struct.Struct(header.endian + "IIII").unpack_from
-    frac_max = 1_000_000_000 if header.nano else 1_000_000
-
-    def plausible(sec: int, frac: int, caplen: int, wirelen: int) -> bool:
-        return (
-            frac < frac_max
-            and caplen <= header.max_caplen
-            and wirelen >= caplen
-            and abs(sec - first_sec) <= TS_FAR
-        )
-
-    def chains(buf: bytes, q: int, left: int) -> bool:
-        secs = []
-        for _ in range(CHAIN):
-            if q == left:  # the chain ends exactly at the end of the file
-                break
-            if q + RECORD_HEADER > len(buf):
-                return False
-            rec = unpack(buf, q)
-            if not plausible(*rec):
-                return False
-            secs.append(rec[0])
-            q += RECORD_HEADER + rec[2]
-        else:
-            return max(secs) - min(secs) <= TS_SPREAD
-        return q == left and bool(secs) and max(secs) - min(secs) <= TS_SPREAD
-
-    def find(window: bytes, left: int) -> int | None:
-        n = len(window) - RECORD_HEADER
-        if n <= 0:
-            return None
-        buf = bytearray(window)
-        u32 = u32_view(buf, len(buf), header.endian)
-        q = np.arange(n + 1)
-        ok = (u32[q + 4] < frac_max) & (u32[q + 8] <= header.max_caplen)
-        ok &= u32[q + 12] >= u32[q + 8]
-        for cand in np.flatnonzero(ok).tolist():
-            if chains(window, cand, left):
-                return cand
-        return None
-
-    return find
 
 
 def _pcapng_finder(endian: str):

@@ -88,7 +88,7 @@ def run_analysis(
             render(analysis, _report_console(stderr=outputs.json == "-"))
     except KeyboardInterrupt:  # every report is on disk: say so
         raise Interrupted(f"{reached.describe()}, after writing reports", written.done) from None
-    return _exit_code(analysis, fail_on)
+    return _exit_code(analysis, fail_on, bool(undecodable))
 
 
 def _check_outputs(outputs: Outputs, inputs: Sequence[Path]) -> None:
@@ -375,8 +375,8 @@ def _undecodable(analysis: Analysis) -> dict[str, str]:
     return out
 
 
-def _exit_code(analysis: Analysis, fail_on: str | None) -> int:
-    if analysis.not_captures or _undecodable(analysis):
+def _exit_code(analysis: Analysis, fail_on: str | None, undecodable: bool) -> int:
+    if analysis.not_captures or undecodable:
         return EXIT_USAGE
     if fail_on is not None:
         limit = SEVERITIES.index(fail_on)

@@ -8,9 +8,9 @@ peer and writes them to `<finding id>-<kind>.pcap` (classic pcap, microseconds,
 little-endian) or `.pcapng` when the packets come from several link types (one
 interface per link type), plus `index.csv` listing what went where.
 
-The pass is columnar: per batch, one boolean mask per finding over the whole
-batch (the number of findings is small); only the selected packets, at most
-`max_packets` per finding, are copied out as bytes.
+The pass is columnar: per batch, the packets are indexed once by MAC and by IP
+(`_BatchIndex`), and each finding looks up its asset's rows there; only the
+selected packets, at most `max_packets` per finding, are copied out as bytes.
 """
 
 from __future__ import annotations
@@ -195,25 +195,20 @@ class _BatchIndex:
         )
         return rows[exact]
 
+    def asset_rows(self, mac: int | None, ip: tuple[int, int] | None) -> np.ndarray:
+        """Rows with the asset at one end, ascending: its MAC one of the frame's, or its IP."""
+        rows = self._assets.get((mac, ip))
+        if rows is None:
+            parts = [self.mac_rows(mac)] if mac is not None else []
+            parts += [self.ip_rows(ip)] if ip is not None else []
+            rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+            self._assets[(mac, ip)] = rows
+        return rows
+
     def off_subnet(self) -> np.ndarray:
         if self._off is None:
             self._off = self.zones.off_subnet(self.pk)
         return self._off
-
-
-def _asset_rows(idx: _BatchIndex, t: _Target) -> np.ndarray:
-    """Rows with the asset at one end, ascending: its MAC one of the frame's, or its IP."""
-    key = (t.mac, t.ip)
-    rows = idx._assets.get(key)
-    if rows is None:
-        parts = []
-        if t.mac is not None:
-            parts.append(idx.mac_rows(t.mac))
-        if t.ip is not None:
-            parts.append(idx.ip_rows(t.ip))
-        rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        idx._assets[key] = rows
-    return rows
 
 
 def _finding_rows(
@@ -320,7 +315,7 @@ def _evidence_hits(t: _Target, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _take(t: _Target, batch: RawBatch, idx: _BatchIndex, base: tuple[int, int], cap: int) -> None:
-    asset = _asset_rows(idx, t)
+    asset = idx.asset_rows(t.mac, t.ip)
     if not len(asset):
         return
     rows, fallback = _finding_rows(idx, t, asset)

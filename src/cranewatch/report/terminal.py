@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from cranewatch.detect._common import AssetIndex
 from cranewatch.detect.model import SEVERITIES
 from cranewatch.inventory.coverage import declared_not_seen
 from cranewatch.report.summary import OUTSIDE_ZONES, zone_counts
@@ -66,11 +67,10 @@ def _inputs_table(analysis) -> Table:
         )
     inputs = analysis.inputs
     # a ring of 1,000 rotated files: the damaged ones, then the first few, and a total
-    shown = inputs
-    if len(inputs) > MAX_INPUT_ROWS:
-        damaged = [s for s in inputs if s.errors or s.warnings]
-        shown = (damaged + [s for s in inputs if s not in damaged])[:MAX_INPUT_ROWS]
-        shown.sort(key=inputs.index)
+    by_damage = sorted(
+        range(len(inputs)), key=lambda i: not (inputs[i].errors or inputs[i].warnings)
+    )
+    shown = [inputs[i] for i in sorted(by_damage[:MAX_INPUT_ROWS])]
     for s in shown:
         errors = Text(str(s.errors), style="yellow" if s.errors else "")
         table.add_row(
@@ -209,7 +209,7 @@ def _findings_block(analysis) -> Group:
     seven-column table is unreadable in an 80-column terminal.
     """
     lines: list[Text] = [Text(f"Findings ({len(analysis.findings)})", style="italic")]
-    by_address = _assets_by_address(analysis.assets)
+    by_address = AssetIndex(analysis.assets)
     for f in analysis.findings[:MAX_FINDINGS_SHOWN]:
         head = Text("  ")
         head.append(f" {f.severity.upper():<8} ", style=SEVERITY_STYLE[f.severity])
@@ -247,22 +247,13 @@ def _findings_block(analysis) -> Group:
     return Group(*lines)
 
 
-def _assets_by_address(assets) -> dict[str, object]:
-    index: dict[str, object] = {}
-    for a in assets:
-        for key in [a.mac, *a.ips]:
-            if key:
-                index.setdefault(key.lower(), a)
-    return index
-
-
-def _asset_text(f, by_address: dict[str, object]) -> str:
+def _asset_text(f, by_address: AssetIndex) -> str:
     """'sts-06-plc (a-0012, sts-06) 10.20.6.10 5c:21:67:96:c8:da': the name a reader assigns work by.
 
     The site file's id when the asset is declared, else the inventory id; then its zone.
     """
     addresses = " ".join(x for x in (f.asset_ip, f.asset_mac) if x) or "-"
-    asset = next((by_address.get(k.lower()) for k in (f.asset_mac, f.asset_ip) if k), None)
+    asset = by_address.mac(f.asset_mac) or by_address.ip(f.asset_ip)
     if asset is None:
         return addresses
     name = asset.declared_id or asset.id
